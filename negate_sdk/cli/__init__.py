@@ -1,0 +1,1 @@
+"""Command lines: `negate-bench` (the benchmark harness) and `negate` (everyday use), a module per command."""

@@ -1,0 +1,204 @@
+"""A conformance suite every registered component is run through (ours and third parties').
+
+Each ``check_*`` function exercises one contract from :mod:`negate_sdk.api` and raises
+``AssertionError`` with a message naming the broken rule. Plugin authors run it in their own tests::
+
+    from negate_sdk.conformance import check_entry
+    check_entry(negate_sdk.get_extractor("my_extractor"), tmp_path)
+
+The images are generated (gradients, noise, stripes, a checkerboard; square and not, 8 px to 96 px) so
+the suite needs no files and no network. A component whose normal configuration needs large weights
+declares small offline ``test_params`` in its registry metadata; the suite uses them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from negate_sdk.api import Label, Sample, Verdict, VetoDecision, VetoEffect
+from negate_sdk.registry import Entry
+
+SHAPES = ((8, 8), (33, 47), (64, 64), (96, 72), (40, 90), (72, 96), (64, 48), (17, 23))
+
+
+def conformance_samples(n: int = 8, seed: int = 0) -> list[Sample]:
+    """``n`` labelled samples of varied content and shape; odd indices are labelled synthetic.
+
+    The synthetic half is smoother (blurred noise) than the real half (sharp noise plus structure), so a
+    detector that learns anything can separate them on this toy set.
+    """
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in range(n):
+        h, w = SHAPES[i % len(SHAPES)]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+        base = 128 + 60 * np.sin(2 * np.pi * (xx / max(w, 1) * (1 + i % 3) + yy / max(h, 1)))
+        noise = rng.normal(0, 25, size=(h, w, 3))
+        if i % 2:  # synthetic: smooth noise (a 3x3 box blur, done with cumulative sums)
+            padded = np.pad(noise, ((1, 1), (1, 1), (0, 0)), mode="edge")
+            noise = sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9.0
+        else:  # real: add a checkerboard of fine structure
+            noise += 20 * (((xx // 2 + yy // 2) % 2)[..., None] - 0.5)
+        tint = np.array([1.0, 0.9 + 0.05 * (i % 3), 0.8 + 0.1 * (i % 2)])
+        pixels = np.clip(base[..., None] * tint + noise, 0, 255).astype(np.uint8)
+        samples.append(Sample.from_array(pixels, id=f"conformance-{i}", label=i % 2, generator=None))
+    return samples
+
+
+def _params_equal(a: Any, b: Any) -> bool:
+    if hasattr(a, "get_params") and hasattr(b, "get_params"):
+        return type(a) is type(b) and _params_equal(a.get_params(deep=False), b.get_params(deep=False))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_params_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_params_equal(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b
+
+
+def check_params(component: Any) -> None:
+    """scikit-learn's parameter rules: ``get_params`` round-trips through the constructor and ``clone``."""
+    from sklearn.base import clone
+
+    assert hasattr(component, "get_params") and hasattr(component, "set_params"), (
+        f"{type(component).__name__} lacks get_params/set_params"
+    )
+    params = component.get_params(deep=False)
+    rebuilt = type(component)(**params)
+    assert _params_equal(rebuilt.get_params(deep=False), params), "constructor does not store its parameters"
+    cloned = clone(component)
+    assert _params_equal(cloned.get_params(deep=False), params), "clone changes parameters"
+    assert component.set_params(**params) is component, "set_params must return self"
+
+
+def check_extractor(extractor: Any, samples: Sequence[Sample] | None = None) -> None:
+    """Extractor contract: shapes, dtype, finiteness, names, determinism, batch = one at a time."""
+    samples = list(samples or conformance_samples())
+    assert isinstance(extractor.name, str) and extractor.name, "extractor needs a non-empty name"
+    assert isinstance(extractor.version, str) and extractor.version, "extractor needs a version string"
+    key = extractor.cache_key
+    assert isinstance(key, str) and key, "cache_key must be a non-empty string"
+    assert copy.deepcopy(extractor).cache_key == key, "cache_key must be stable across copies"
+    check_params(extractor)
+    assert extractor.fit(samples) is extractor, "fit must return self"
+    X = extractor.transform(samples)
+    names = list(extractor.get_feature_names_out())
+    assert isinstance(X, np.ndarray) and X.dtype == np.float32, f"transform must give float32, got {type(X)}"
+    assert X.shape == (len(samples), len(names)), f"shape {X.shape} != ({len(samples)}, {len(names)} names)"
+    assert len(names) > 0, "an extractor must produce at least one feature"
+    assert all(isinstance(n, str) and n for n in names), "feature names must be non-empty strings"
+    assert len(set(names)) == len(names), "feature names must be unique"
+    assert np.isfinite(X).all(), (
+        f"non-finite features: {[names[j] for j in np.where(~np.isfinite(X).all(0))[0]]}"
+    )
+    assert np.array_equal(extractor.transform(samples), X), "transform must be deterministic"
+    one_by_one = np.vstack([extractor.transform([s]) for s in samples])
+    np.testing.assert_allclose(one_by_one, X, rtol=1e-4, atol=1e-5, err_msg="batch != one-at-a-time")
+    empty = extractor.transform([])
+    assert empty.shape == (0, len(names)), f"an empty batch must give (0, {len(names)}), got {empty.shape}"
+
+
+def check_classifier(classifier: Any) -> None:
+    """Classifier contract: scikit-learn binary classifier with ``predict_proba`` over classes [0, 1]."""
+    check_params(classifier)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 5))
+    y = (X[:, 0] + 0.3 * X[:, 1] > 0).astype(int)
+    assert classifier.fit(X, y) is classifier, "fit must return self"
+    assert list(classifier.classes_) == [0, 1], f"classes_ must be [0, 1], got {classifier.classes_}"
+    proba = classifier.predict_proba(X)
+    assert proba.shape == (80, 2), f"predict_proba shape {proba.shape} != (80, 2)"
+    assert np.all((proba >= 0) & (proba <= 1)), "probabilities outside [0, 1]"
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6, err_msg="rows must sum to 1")
+    accuracy = np.mean((proba[:, 1] >= 0.5) == y)
+    assert accuracy >= 0.8, f"fails to learn a linearly separable problem (train accuracy {accuracy:.2f})"
+
+
+def check_veto(veto: Any, samples: Sequence[Sample] | None = None) -> None:
+    """Veto contract: a decision in {-1, 0, 1} with a reason for each sample; a declared effect."""
+    samples = list(samples or conformance_samples())
+    assert VetoEffect(veto.effect) in VetoEffect, "a veto declares effect 'downgrade' or 'raise'"
+    check_params(veto)
+    assert veto.fit(samples) is veto, "fit must return self"
+    decisions = veto.decide(samples)
+    assert len(decisions) == len(samples), "one decision per sample"
+    assert all(isinstance(d, VetoDecision) for d in decisions), "decide returns VetoDecision objects"
+    assert all(d.value in (-1, 0, 1) for d in decisions), "decisions are -1, 0 or 1"
+    assert all(isinstance(d.reason, str) for d in decisions), "every decision carries a reason string"
+    allowed = {VetoEffect.DOWNGRADE: (-1, 0), VetoEffect.RAISE: (-1, 1)}[VetoEffect(veto.effect)]
+    assert all(d.value in allowed for d in decisions), f"a '{veto.effect}' veto only returns {allowed}"
+    predicted = veto.predict(samples)
+    assert predicted.dtype == np.int8 and predicted.shape == (len(samples),), "predict gives (n,) int8"
+    assert list(predicted) == [d.value for d in decisions], "predict must agree with decide"
+
+
+def check_detector(
+    detector: Any, directory: str | os.PathLike[str], samples: Sequence[Sample] | None = None
+) -> None:
+    """Detector contract: fit, probabilities, verdicts consistent with thresholds, save/load round trip."""
+    from negate_sdk.artifacts import load_detector
+
+    samples = list(samples or conformance_samples(12))
+    check_params(detector)
+    assert detector.fit(samples) is detector, "fit must return self"
+    proba = detector.predict_proba(samples)
+    assert proba.shape == (len(samples), 2), f"predict_proba shape {proba.shape}"
+    assert np.all((proba >= 0) & (proba <= 1)), "probabilities outside [0, 1]"
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6, err_msg="rows must sum to 1")
+    predicted = detector.predict(samples)
+    assert predicted.shape == (len(samples),) and set(np.unique(predicted)) <= {0, 1}, "predict gives 0/1"
+    verdicts = detector.verdicts(samples)
+    assert len(verdicts) == len(samples) and all(isinstance(v, Verdict) for v in verdicts)
+    for verdict, score in zip(verdicts, proba[:, 1]):
+        assert isinstance(verdict.label, Label), "a verdict's label is a Label"
+        assert verdict.t_genuine <= verdict.t_synthetic, "t_genuine must not exceed t_synthetic"
+        assert math.isclose(verdict.score, score, rel_tol=1e-6, abs_tol=1e-9), (
+            "verdict score != predict_proba"
+        )
+        if not any(d.applied for d in verdict.vetoes):
+            expected = (
+                Label.SYNTHETIC
+                if score >= verdict.t_synthetic
+                else Label.GENUINE
+                if score < verdict.t_genuine
+                else Label.UNCERTAIN
+            )
+            assert verdict.label == expected, f"label {verdict.label} inconsistent with score {score}"
+    one_by_one = np.vstack([detector.predict_proba([s]) for s in samples])
+    np.testing.assert_allclose(one_by_one, proba, rtol=1e-5, atol=1e-7, err_msg="batch != one-at-a-time")
+    path = Path(directory)
+    detector.save(path)
+    loaded = load_detector(path)
+    np.testing.assert_allclose(
+        loaded.predict_proba(samples), proba, rtol=1e-6, atol=1e-9, err_msg="save/load"
+    )
+
+
+def check_entry(entry: Entry, directory: str | os.PathLike[str]) -> None:
+    """Create the component of a registry entry (with its ``test_params``) and run its kind's checks."""
+    params = dict(entry.metadata.get("test_params", {}))
+    component = entry.load()(**params)
+    if entry.kind == "extractor":
+        check_extractor(component)
+    elif entry.kind == "classifier":
+        check_classifier(component)
+    elif entry.kind == "veto":
+        check_veto(component)
+    elif entry.kind == "detector":
+        check_detector(component, directory)
+    elif entry.kind == "dataset":
+        check_dataset(component)
+
+
+def check_dataset(dataset: Any) -> None:
+    """Dataset contract: an object that yields rows (checked in depth by ``negate-bench validate``)."""
+    assert hasattr(dataset, "rows") or hasattr(dataset, "__iter__"), "a dataset yields manifest rows"

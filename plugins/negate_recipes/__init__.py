@@ -1,0 +1,1 @@
+"""First-party detector recipes, registered through the ``negate`` entry-point group."""
