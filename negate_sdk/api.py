@@ -59,6 +59,8 @@ class ParamsMixin:
     """scikit-learn's parameter protocol: ``get_params`` / ``set_params`` with nested ``a__b`` keys.
 
     ``__init__`` must only store its keyword arguments under the same names; learned state ends in ``_``.
+    A parameter holding a list of named components (each with ``name`` and ``get_params``) exposes them
+    as ``param__<name>__<sub>``: ``extractors__spectral__n_bands``.
     """
 
     @classmethod
@@ -83,6 +85,10 @@ class ParamsMixin:
             if deep and hasattr(value, "get_params") and not isinstance(value, type):
                 for sub_name, sub_value in value.get_params(deep=True).items():
                     params[f"{name}__{sub_name}"] = sub_value
+            elif deep:
+                for component in _named_components(value):
+                    for sub_name, sub_value in component.get_params(deep=True).items():
+                        params[f"{name}__{component.name}__{sub_name}"] = sub_value
             params[name] = value
         return params
 
@@ -104,9 +110,19 @@ class ParamsMixin:
                 valid[head] = value
         for head, sub_params in nested.items():
             component = valid[head]
-            if not hasattr(component, "set_params"):
+            if hasattr(component, "set_params"):
+                component.set_params(**sub_params)
+                continue
+            by_name = {c.name: c for c in _named_components(component)}
+            if not by_name:
                 raise ValueError(f"parameter {head!r} of {type(self).__name__} has no nested parameters")
-            component.set_params(**sub_params)
+            for key, value in sub_params.items():
+                name, _, rest = key.partition("__")
+                if name not in by_name or not rest:
+                    raise ValueError(
+                        f"invalid parameter '{head}__{key}'; components are: {', '.join(by_name)}"
+                    )
+                by_name[name].set_params(**{rest: value})
         return self
 
     def __repr__(self) -> str:
@@ -121,6 +137,14 @@ class ParamsMixin:
             if default is inspect.Parameter.empty or not _equal(value, default):
                 shown.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def _named_components(value: Any) -> list[Any]:
+    """Elements of a list of named components (extractors, vetoes), else an empty list."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return []
+    named = all(hasattr(v, "get_params") and isinstance(getattr(v, "name", None), str) for v in value)
+    return list(value) if named else []
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -20,6 +20,8 @@ CARD_NAME = "detector.json"
 CARD_FORMAT = "negate-detector"
 CARD_FORMAT_VERSION = 1
 SAFE_SUFFIXES = (".json", ".safetensors", ".ubj", ".txt", ".skops")
+# Types a .skops file may hold beyond skops' own trusted defaults. Anything else is refused on load.
+SKOPS_ALLOWED = frozenset({"sklearn.tree._tree.Tree"})
 
 
 class ArtifactError(ValueError):
@@ -124,11 +126,46 @@ def read_card(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return card
 
 
+def save_skops(path: Path, obj: Any) -> str:
+    """Dump a scikit-learn object with skops (no pickle); return the file name."""
+    import skops.io as sio
+
+    sio.dump(obj, path)
+    return path.name
+
+
+def load_skops(path: Path) -> Any:
+    """Load a skops file trusting only skops' defaults plus :data:`SKOPS_ALLOWED`; refuse anything else."""
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as err:  # a corrupt or foreign archive
+        raise ArtifactError(f"{path.name}: not a readable skops file ({type(err).__name__})") from None
+    refused = sorted(set(untrusted) - SKOPS_ALLOWED)
+    if refused:
+        raise ArtifactError(f"{path.name}: refusing to load untrusted types {', '.join(refused)}")
+    return sio.load(path, trusted=untrusted)
+
+
 def load_detector(directory: str | os.PathLike[str]) -> Any:
-    """Load a detector saved with ``save(directory)``: verify the folder, find the class by registry name."""
+    """Load a detector saved with ``save(directory)``: verify the folder, find the class by registry name.
+
+    Composite detectors (:class:`negate_sdk.detector.Detector`) are rebuilt from their components' registry
+    names; others by the ``load`` classmethod of the factory registered under the card's name.
+    """
     from negate_sdk.registry import RegistryError, get_detector
 
     card = read_card(directory)
+    if card.get("composite"):
+        from negate_sdk.detector import Detector
+
+        try:
+            return Detector.load(directory)
+        except RegistryError as err:
+            raise ArtifactError(
+                f"{directory}: cannot rebuild detector '{card.get('detector')}': {err}"
+            ) from None
     name = card.get("detector")
     if not isinstance(name, str):
         raise ArtifactError(f"{directory}: the card does not name its detector")

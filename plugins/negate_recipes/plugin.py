@@ -15,3 +15,30 @@ def negate_register_detectors(register: RegisterFn) -> None:
         description="Chance baseline: seeded random scores from each image's hash (also a test double)",
         tags=("baseline",),
     )
+    register(
+        "hybrid",
+        "negate_recipes.recipes:hybrid",
+        description="Handcrafted + best available learned backbone -> LightGBM/SVM/RF ensemble, calibrated",
+        tags=("recipe",),
+        requires="torch",
+    )
+    register(
+        "handcrafted",
+        "negate_recipes.recipes:handcrafted",
+        description="All handcrafted signal features -> LightGBM",
+        tags=("recipe",),
+    )
+    register(
+        "clip_probe",
+        "negate_recipes.recipes:clip_probe",
+        description="CLIP ViT-L/14 embedding -> logistic regression (UniversalFakeDetect-style)",
+        tags=("recipe", "clip"),
+        requires="torch",
+        uses_clip=True,
+    )
+    register(
+        "spectral",
+        "negate_recipes.recipes:spectral",
+        description="Spectral + noise-residual features -> logistic regression",
+        tags=("recipe",),
+    )

@@ -1,0 +1,1 @@
+"""Classifier heads: logistic regression, SVM, random forest, XGBoost, LightGBM, ensemble."""

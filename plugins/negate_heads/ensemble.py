@@ -1,0 +1,138 @@
+"""The ensemble head: a weighted mean of calibrated members (LightGBM + SVM + random forest by default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+
+from negate_heads.base import Head
+from negate_heads.boosting import early_stopping_split
+from negate_sdk.calibration import calibrator_from_dict, make_calibrator
+
+
+def default_members() -> list[tuple[str, Head]]:
+    """LightGBM, SVM and random forest: the published hybrid recipe."""
+    from negate_heads.boosting import LightGBMHead
+    from negate_heads.forest import RandomForestHead
+    from negate_heads.linear import SVMHead
+
+    return [("lightgbm", LightGBMHead()), ("svm", SVMHead()), ("random_forest", RandomForestHead())]
+
+
+class EnsembleHead(Head):
+    """Members fitted on one part of the data, each calibrated on the rest, averaged with ``weights``.
+
+    ``members`` is a list of ``(label, head)`` pairs; nested parameters read ``label__param``
+    (``lightgbm__n_estimators=200``). ``weights`` defaults to equal weights.
+    """
+
+    name = "ensemble"
+
+    def __init__(
+        self,
+        members: list[tuple[str, Any]] | None = None,
+        weights: list[float] | None = None,
+        calibration: str = "sigmoid",
+        calibration_fraction: float = 0.2,
+        random_state: int = 0,
+    ) -> None:
+        self.members = members
+        self.weights = weights
+        self.calibration = calibration
+        self.calibration_fraction = calibration_fraction
+        self.random_state = random_state
+
+    def _members(self) -> list[tuple[str, Any]]:
+        return default_members() if self.members is None else list(self.members)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Parameters, and with ``deep`` each member's as ``label__param``."""
+        params = super().get_params(deep=False)
+        if deep:
+            for label, head in self._members():
+                params[label] = head
+                for key, value in head.get_params(deep=True).items():
+                    params[f"{label}__{key}"] = value
+        return params
+
+    def set_params(self, **params: Any) -> EnsembleHead:
+        """Set own parameters and members' (``label__param``); return ``self``."""
+        own = {k: v for k, v in params.items() if "__" not in k and k in self._get_param_names()}
+        super().set_params(**own)
+        nested = {k: v for k, v in params.items() if k not in own}
+        if nested:
+            members = self._members()
+            labels = {label: i for i, (label, _) in enumerate(members)}
+            for key, value in nested.items():
+                label, _, rest = key.partition("__")
+                if label not in labels:
+                    raise ValueError(
+                        f"invalid parameter {key!r} for ensemble; members are {', '.join(labels)}"
+                    )
+                i = labels[label]
+                if rest:
+                    members[i][1].set_params(**{rest: value})
+                else:
+                    members[i] = (label, value)
+            self.members = members
+        return self
+
+    def _weights(self, n: int) -> np.ndarray:
+        weights = np.ones(n) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
+        if weights.shape != (n,) or np.any(weights < 0) or weights.sum() <= 0:
+            raise ValueError(f"weights must be {n} non-negative numbers, not all zero; got {self.weights}")
+        return weights / weights.sum()
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> EnsembleHead:
+        """Fit members on a stratified part of ``(n_samples, n_features)``; calibrate each on the rest."""
+        X, y = self._check_fit(X, y)
+        members = self._members()
+        self._weights(len(members))
+        split = early_stopping_split(y, self.calibration_fraction, self.random_state, min_per_class=5)
+        train, cal = (np.arange(len(y)), None) if split is None else split
+        self.members_, self.calibrators_ = [], []
+        for label, head in members:
+            fitted = clone(head).fit(X[train], y[train])
+            calibrator = make_calibrator(self.calibration if cal is not None else "none")
+            if cal is not None:
+                calibrator.fit(fitted.predict_proba(X[cal])[:, 1], y[cal])
+            self.members_.append((label, fitted))
+            self.calibrators_.append(calibrator)
+        return self
+
+    def member_probabilities(self, X: np.ndarray) -> np.ndarray:
+        """``(n_samples, n_members)`` calibrated P(synthetic) of each member."""
+        X = self._check_X(X)
+        return np.column_stack(
+            [
+                cal.transform(head.predict_proba(X)[:, 1])
+                for (_, head), cal in zip(self.members_, self.calibrators_)
+            ]
+        )
+
+    def _raw_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.member_probabilities(X) @ self._weights(len(self.members_))
+
+    def save_weights(self, directory: Path, stem: str) -> dict[str, Any]:
+        """Each member under ``stem.label``, calibrators and weights in the returned state."""
+        members = []
+        for (label, head), calibrator in zip(self.members_, self.calibrators_):
+            state = head.save_weights(directory, f"{stem}.{label}")
+            members.append(
+                {"label": label, "head": head.name, "state": state, "calibrator": calibrator.to_dict()}
+            )
+        params = {k: v for k, v in self.get_params(deep=False).items() if k != "members"}
+        return {"params": params, "n_features_in": int(self.n_features_in_), "members": members}
+
+    def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
+        from negate_sdk.registry import get_classifier
+
+        self.members_, self.calibrators_ = [], []
+        for member in state["members"]:
+            head_cls = get_classifier(member["head"]).load()
+            self.members_.append((member["label"], head_cls.load_weights(directory, stem, member["state"])))
+            self.calibrators_.append(calibrator_from_dict(member["calibrator"]))
+        self.members = [(label, clone(head)) for label, head in self.members_]

@@ -1,0 +1,1 @@
+"""Vetoes: provenance metadata evidence and the illustration veto."""

@@ -1,0 +1,119 @@
+"""Classifier heads: learning, determinism, attributions, nested parameters and safe persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import negate_sdk
+from negate_sdk.artifacts import ArtifactError, load_skops, save_skops
+
+HEADS = ["logistic", "svm", "random_forest", "lightgbm", "xgboost", "ensemble"]
+
+
+def xor_data(n=600, seed=0):
+    """A non-linear problem (XOR of two features) plus three noise columns."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    y = ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("name", ["svm", "random_forest", "lightgbm", "xgboost", "ensemble"])
+def test_nonlinear_heads_learn_xor(name):
+    X, y = xor_data()
+    head = negate_sdk.create_classifier(name).fit(X[:400], y[:400])
+    accuracy = np.mean(head.predict(X[400:]) == y[400:])
+    assert accuracy > 0.85, accuracy
+
+
+def test_logistic_cannot_learn_xor_but_learns_a_line():
+    X, y = xor_data()
+    assert np.mean(negate_sdk.create_classifier("logistic").fit(X, y).predict(X) == y) < 0.65
+    line = (X[:, 0] + X[:, 2] > 0).astype(int)
+    assert np.mean(negate_sdk.create_classifier("logistic").fit(X, line).predict(X) == line) > 0.97
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_heads_are_deterministic_and_round_trip_exactly(name, tmp_path):
+    X, y = xor_data(300)
+    a = negate_sdk.create_classifier(name).fit(X, y)
+    b = clone(a).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    state = a.save_weights(tmp_path, "classifier")
+    loaded = type(a).load_weights(tmp_path, "classifier", state)
+    np.testing.assert_array_equal(loaded.predict_proba(X), a.predict_proba(X))
+    assert all(p.suffix in (".json", ".txt", ".ubj", ".skops") for p in tmp_path.iterdir())
+
+
+def test_logistic_contributions_add_up_to_the_log_odds():
+    X, _ = xor_data(200)
+    head = negate_sdk.create_classifier("logistic").fit(X, (X[:, 0] > 0).astype(int))
+    np.testing.assert_allclose(head.contributions(X).sum(axis=1) + head.intercept_, head.decision_function(X))
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "xgboost"])
+def test_booster_contributions_add_up_to_the_margin(name):
+    X, y = xor_data(400)
+    head = negate_sdk.create_classifier(name, n_estimators=50).fit(X, y)
+    p = head.predict_proba(X)[:, 1]
+    margin = np.log(p / (1 - p))
+    contributions = head.contributions(X)
+    assert contributions.shape == X.shape
+    # SHAP values plus the (constant) bias term reproduce each prediction's margin
+    bias = margin - contributions.sum(axis=1)
+    np.testing.assert_allclose(bias, bias[0], atol=1e-4)
+    # the informative columns carry more attribution than the noise columns
+    importance = np.abs(contributions).mean(axis=0)
+    assert importance[:2].min() > importance[2:].max()
+
+
+def test_lightgbm_stops_early_on_noise():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(800, 4))
+    y = rng.integers(0, 2, 800)
+    head = negate_sdk.create_classifier("lightgbm", n_estimators=500, early_stopping_rounds=20).fit(X, y)
+    assert head.best_iteration_ < 100
+    full = negate_sdk.create_classifier("lightgbm", n_estimators=60, early_stopping_rounds=0).fit(X, y)
+    assert full.best_iteration_ == 60
+
+
+def test_ensemble_nested_params_and_weights():
+    ensemble = negate_sdk.create_classifier("ensemble")
+    params = ensemble.get_params()
+    assert params["lightgbm__n_estimators"] == 500 and params["svm__C"] == 1.0
+    ensemble.set_params(lightgbm__n_estimators=30, random_forest__n_estimators=25, weights=[2, 1, 1])
+    assert ensemble.get_params()["lightgbm__n_estimators"] == 30
+    X, y = xor_data(400)
+    ensemble.fit(X, y)
+    members = ensemble.member_probabilities(X)
+    np.testing.assert_allclose(ensemble.predict_proba(X)[:, 1], members @ np.array([0.5, 0.25, 0.25]))
+    with pytest.raises(ValueError, match="members are lightgbm, svm, random_forest"):
+        ensemble.set_params(catboost__depth=3)
+    with pytest.raises(ValueError, match="weights must be 3 non-negative numbers"):
+        ensemble.set_params(weights=[1, 1]).fit(X, y)
+
+
+def test_heads_refuse_single_class_and_wrong_shapes():
+    X, y = xor_data(50)
+    head = negate_sdk.create_classifier("logistic")
+    with pytest.raises(ValueError, match="both classes"):
+        head.fit(X, np.zeros(50))
+    head.fit(X, y)
+    with pytest.raises(ValueError, match="fitted on 5 features"):
+        head.predict_proba(X[:, :3])
+
+
+class Untrusted:
+    def __init__(self):
+        self.value = 1
+
+
+def test_skops_files_with_untrusted_types_are_refused(tmp_path):
+    save_skops(tmp_path / "evil.skops", {"payload": Untrusted()})
+    with pytest.raises(ArtifactError, match=r"refusing to load untrusted types .*Untrusted"):
+        load_skops(tmp_path / "evil.skops")
+    (tmp_path / "garbage.skops").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ArtifactError, match="not a readable skops file"):
+        load_skops(tmp_path / "garbage.skops")
