@@ -23,7 +23,7 @@ import io
 import json
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -166,10 +166,11 @@ def params_hash(params: dict[str, Any]) -> str:
 class Sample:
     """One image: an id, the sha256 of its bytes, lazily decoded RGB pixels and the file's metadata.
 
-    Build it with :meth:`from_path`, :meth:`from_bytes` or :meth:`from_array`. Bytes are read and
-    pixels decoded on first use and cached until :meth:`release`. Decoding failures raise
-    :class:`negate_sdk.imaging.ImageError` with a one-line reason. A Sample made from a path pickles
-    cheaply (only the path travels), so it can cross process boundaries.
+    Build it with :meth:`from_path`, :meth:`from_bytes`, :meth:`from_array`, or with a ``loader`` (a
+    picklable callable returning the encoded bytes: a row of a Parquet file, a perturbed copy of
+    another image). Bytes are read and pixels decoded on first use and cached until :meth:`release`.
+    Decoding failures raise :class:`negate_sdk.imaging.ImageError` with a one-line reason. A Sample made
+    from a path or a loader pickles cheaply (only the recipe travels), so it can cross processes.
     """
 
     def __init__(
@@ -178,6 +179,7 @@ class Sample:
         *,
         path: str | os.PathLike[str] | None = None,
         data: bytes | None = None,
+        loader: Callable[[], bytes] | None = None,
         pixels: np.ndarray | None = None,
         sha256: str | None = None,
         label: int | None = None,
@@ -187,8 +189,8 @@ class Sample:
         attrs: dict[str, Any] | None = None,
         max_pixels: int = imaging.DEFAULT_MAX_PIXELS,
     ) -> None:
-        if path is None and data is None and pixels is None:
-            raise ValueError("a Sample needs a path, bytes or pixels")
+        if path is None and data is None and pixels is None and loader is None:
+            raise ValueError("a Sample needs a path, bytes, a loader or pixels")
         self.id = str(id)
         self.path = None if path is None else Path(path)
         self.label = None if label is None else int(label)
@@ -198,6 +200,7 @@ class Sample:
         self.attrs = dict(attrs or {})
         self.max_pixels = max_pixels
         self._data = data
+        self._loader = loader
         self._sha256 = sha256
         self._decoded: imaging.DecodedImage | None = None
         if pixels is not None:
@@ -241,6 +244,8 @@ class Sample:
         if self._data is None:
             if self.path is not None:
                 self._data = imaging.read_bytes(self.path)
+            elif self._loader is not None:
+                self._data = self._loader()
             else:  # from an array: encode losslessly
                 from PIL import Image
 
@@ -277,7 +282,7 @@ class Sample:
         if self._from_array:
             self._data = None
             return
-        if self.path is not None:
+        if self.path is not None or self._loader is not None:
             self._data = None
         self._decoded = None
 
@@ -296,7 +301,7 @@ class Sample:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        if self.path is not None:  # only the path needs to travel to another process
+        if self.path is not None or self._loader is not None:  # only the recipe travels, not the bytes
             state["_data"] = None
             state["_decoded"] = None
         return state

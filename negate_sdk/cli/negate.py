@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from negate_sdk.cli._common import NegateGroup
+from negate_sdk.cli.check_cmd import check_command
 
 
 def build_cli() -> click.Group:
@@ -15,6 +16,8 @@ def build_cli() -> click.Group:
     def cli() -> None:
         """Tell AI-generated images from real ones: train a detector, check images."""
 
+    for command in (check_command,):
+        cli.add_command(command)
     return cli
 
 

@@ -1,0 +1,1 @@
+"""The benchmark harness: protocols, metrics with intervals, robustness, results, leaderboard and report."""

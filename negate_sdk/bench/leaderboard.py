@@ -1,0 +1,130 @@
+"""The leaderboard: one row per dataset × detector × fold, every figure with its 95% interval.
+
+Rows come from ``results.json`` files only (never from a threshold tuned on test labels). A detector
+evaluated on a dataset it was trained on (its card's ``trained_on``) is flagged ``contaminated``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+COLUMNS = (
+    ("auc", "AUC"),
+    ("ap", "AP"),
+    ("accuracy", "acc"),
+    ("balanced_accuracy", "bal. acc"),
+    ("tpr_at_fpr_1", "TPR@1%FPR"),
+    ("tpr_at_fpr_5", "TPR@5%FPR"),
+    ("fpr", "FPR"),
+    ("uncertain_rate", "uncertain"),
+    ("ece", "ECE"),
+)
+LOWER_IS_BETTER = {"fpr", "uncertain_rate", "ece", "eer", "brier"}
+FORMATS = ("table", "md", "csv", "json", "html")
+
+
+def leaderboard_rows(documents: Sequence[dict[str, Any]], condition: str = "clean") -> list[dict[str, Any]]:
+    """Flatten results documents into rows; ``condition`` picks a robustness condition instead of clean."""
+    rows = []
+    for document in documents:
+        dataset = document["dataset"]
+        for run in document["runs"]:
+            metrics = run.get("metrics", {})
+            block = (
+                metrics.get("overall", {})
+                if condition == "clean"
+                else metrics.get("per_condition", {}).get(condition)
+            )
+            if not block:
+                continue
+            row: dict[str, Any] = {
+                "dataset": dataset["id"],
+                "detector": run["detector"],
+                "fold": run["fold"],
+                "condition": condition,
+                "n": block["auc"]["n"],
+                "contaminated": bool(run.get("contaminated")),
+                "content_hash": dataset.get("content_hash", "")[:12],
+            }
+            for key, _ in COLUMNS:
+                metric = block.get(key, {"value": None, "ci": [None, None]})
+                row[key] = metric["value"]
+                row[f"{key}_ci"] = metric["ci"]
+            rows.append(row)
+    return rows
+
+
+def sort_rows(rows: list[dict[str, Any]], sort_by: str = "auc") -> list[dict[str, Any]]:
+    """Rows grouped by dataset, best first by ``sort_by`` (missing values last)."""
+    if sort_by not in dict(COLUMNS) and sort_by not in ("detector", "dataset"):
+        raise ValueError(f"cannot sort by '{sort_by}'; use one of {', '.join(k for k, _ in COLUMNS)}")
+    sign = 1 if sort_by in LOWER_IS_BETTER else -1
+
+    def key(row: dict[str, Any]) -> tuple:
+        value = row.get(sort_by)
+        if isinstance(value, str):
+            return (row["dataset"], 0, value)
+        return (row["dataset"], value is None, sign * value if value is not None else 0.0, row["detector"])
+
+    return sorted(rows, key=key)
+
+
+def _fmt(value: float | None, ci: Sequence[float | None] | None = None) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:.3f}"
+    if ci and ci[0] is not None:
+        text += f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+    return text
+
+
+def _display(row: dict[str, Any]) -> list[str]:
+    name = row["detector"] + (" (contaminated)" if row["contaminated"] else "")
+    fold = "" if row["fold"] in ("train-test", "model") else f" {row['fold']}"
+    return [row["dataset"] + fold, name, str(row["n"])] + [_fmt(row[k], row[f"{k}_ci"]) for k, _ in COLUMNS]
+
+
+HEADERS = ["dataset", "detector", "n"] + [label for _, label in COLUMNS]
+
+
+def render(rows: list[dict[str, Any]], fmt: str) -> str:
+    """The leaderboard as text in ``fmt`` (table, md, csv, json or html)."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        fields = ["dataset", "fold", "detector", "condition", "n", "contaminated", "content_hash"]
+        fields += [name for key, _ in COLUMNS for name in (key, f"{key}_lo", f"{key}_hi")]
+        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            flat = dict(row)
+            for key, _ in COLUMNS:
+                flat[f"{key}_lo"], flat[f"{key}_hi"] = row[f"{key}_ci"]
+            writer.writerow(flat)
+        return buffer.getvalue()
+    if fmt == "md":
+        lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+        lines += ["| " + " | ".join(_display(row)) + " |" for row in rows]
+        return "\n".join(lines) + "\n"
+    if fmt == "html":
+        from negate_sdk.bench.report import leaderboard_table
+
+        return leaderboard_table(rows)
+    if fmt == "table":
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="leaderboard (95% bootstrap intervals)", header_style="bold")
+        for header in HEADERS:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*_display(row))
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(table)
+        return console.export_text()
+    raise ValueError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")

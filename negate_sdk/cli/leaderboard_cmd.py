@@ -1,0 +1,46 @@
+"""``negate-bench leaderboard``: compare results files in one table (or md, csv, json, html)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from negate_sdk.bench.leaderboard import COLUMNS, FORMATS
+
+
+@click.command("leaderboard")
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--sort-by", default="auc", show_default=True, type=click.Choice([k for k, _ in COLUMNS] + ["detector"])
+)
+@click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(FORMATS))
+@click.option(
+    "--condition", default="clean", show_default=True, help="A robustness condition instead of clean."
+)
+@click.option("--output", type=click.Path(dir_okay=False), help="Write to a file instead of printing.")
+def leaderboard_command(
+    results: tuple[str, ...], sort_by: str, fmt: str, condition: str, output: str | None
+) -> None:
+    """Rank detectors across RESULTS (results.json files or folders holding them)."""
+    from negate_sdk.bench.leaderboard import leaderboard_rows, render, sort_rows
+    from negate_sdk.bench.report import build_report
+    from negate_sdk.bench.results import read_results
+
+    paths = []
+    for item in results:
+        path = Path(item)
+        paths += sorted(path.rglob("results.json")) if path.is_dir() else [path]
+    if not paths:
+        raise click.ClickException("no results.json found in the given paths")
+    try:
+        documents = [read_results(p) for p in paths]
+    except (ValueError, KeyError) as err:
+        raise click.ClickException(str(err)) from None
+    rows = sort_rows(leaderboard_rows(documents, condition), sort_by)
+    text = build_report(paths, sort_by) if fmt == "html" else render(rows, fmt)
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))

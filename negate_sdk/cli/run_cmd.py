@@ -1,0 +1,124 @@
+"""``negate-bench run``: train and score detectors on datasets, write results, leaderboard and report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from negate_sdk.cli._common import parse_params
+
+
+@click.command("run")
+@click.option("--detector", "detectors", multiple=True, help="Registered detector name or glob (repeatable).")
+@click.option("--extractors", help="Ad-hoc detector: comma-separated extractor names.")
+@click.option("--head", help="Ad-hoc detector's classifier head (default logistic).")
+@click.option(
+    "--param", "params", multiple=True, help="KEY=VALUE set on detectors (DETECTOR:KEY=VALUE for one)."
+)
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    required=True,
+    help="Dataset id, folder or CSV/Parquet (repeatable).",
+)
+@click.option("--data-dir", help="Where offline dataset mirrors live (default $NEGATE_DATA_DIR).")
+@click.option("--train-on", help="Cross-dataset: train on this dataset, test on --dataset.")
+@click.option("--train-split", help="With --train-on: train only on this split of it.")
+@click.option(
+    "--protocol",
+    type=click.Choice(["train-test", "leave-one-generator-out"]),
+    default="train-test",
+    show_default=True,
+)
+@click.option(
+    "--model",
+    "model_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Score a saved detector (repeatable).",
+)
+@click.option("--limit", type=int, help="At most N images per dataset (stratified, seeded).")
+@click.option("--per-generator", type=int, help="At most N images per generator (and of reals).")
+@click.option(
+    "--test-fraction",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Test share when a dataset has no test split.",
+)
+@click.option(
+    "--perturb",
+    "perturb",
+    multiple=True,
+    help="Robustness preset: jpeg, resize, blur, noise, crop, social, format-equalise, all.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device for learned extractors."
+)
+@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples per interval.")
+@click.option(
+    "--jobs", type=int, default=1, show_default=True, help="Worker processes for feature extraction."
+)
+@click.option(
+    "--output", type=click.Path(file_okay=False), help="Results folder (default results/run-<time>)."
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    help="Feature store (default $NEGATE_CACHE_DIR or the user cache).",
+)
+@click.option("--no-cache", is_flag=True, help="Keep features in memory only.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def run_command(**options) -> None:
+    """Train and score detectors on datasets: metrics with 95% intervals, results.json, predictions.parquet,
+    leaderboard.md and report.html in the output folder.
+    """
+    from negate_sdk.bench.leaderboard import leaderboard_rows, render, sort_rows
+    from negate_sdk.bench.report import build_report
+    from negate_sdk.bench.results import read_results
+    from negate_sdk.bench.runner import RunConfig, run
+    from negate_sdk.cli._progress import stage_progress
+
+    config = RunConfig(
+        datasets=list(options["datasets"]),
+        detectors=list(options["detectors"]),
+        extractors=[e.strip() for e in options["extractors"].split(",")] if options["extractors"] else None,
+        head=options["head"],
+        params=parse_params(options["params"]),
+        model_dirs=list(options["model_dirs"]),
+        protocol=options["protocol"],
+        train_on=options["train_on"],
+        train_split=options["train_split"],
+        data_dir=options["data_dir"],
+        limit=options["limit"],
+        per_generator=options["per_generator"],
+        test_fraction=options["test_fraction"],
+        perturb=list(options["perturb"]),
+        seed=options["seed"],
+        device=options["device"],
+        n_boot=options["n_boot"],
+        n_jobs=options["jobs"],
+        cache_dir=options["cache_dir"],
+        use_cache=not options["no_cache"],
+    )
+    output = Path(options["output"] or f"results/run-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        with stage_progress(enabled=True) as progress:
+            paths = run(config, output, progress=progress)
+    except (ValueError, KeyError) as err:
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        raise click.ClickException(message.splitlines()[0]) from None
+    documents = [read_results(p) for p in paths]
+    rows = sort_rows(leaderboard_rows(documents))
+    (output / "leaderboard.md").write_text(render(rows, "md"))
+    (output / "report.html").write_text(build_report(paths))
+    if options["as_json"]:
+        click.echo(json.dumps({"results": [str(p) for p in paths], "leaderboard": rows}, indent=2))
+        return
+    click.echo(render(rows, "table"))
+    click.echo(f"results: {', '.join(str(p) for p in paths)}\nreport:  {output / 'report.html'}", err=True)

@@ -1,0 +1,136 @@
+"""Feature extraction over many samples: streamed in chunks, cached in the store, bad files set aside.
+
+:func:`extract_features` is what ``negate train`` and ``negate-bench run`` call. For each extractor it
+extracts only the images the store lacks, ``chunk_size`` at a time (decode → transform → store → release
+pixels), so memory stays flat in the number of images; then it reads the full matrix back from the store.
+An image that cannot be decoded is recorded with its one-line reason and left out; the rest go on.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from negate_sdk.api import Sample
+from negate_sdk.imaging import ImageError
+from negate_sdk.store import FeatureStore, MemoryFeatureStore
+
+Progress = Callable[[str, int, int], None]  # (stage description, advance, total)
+
+
+@dataclass
+class FeatureMatrix:
+    """Features of the readable samples, in input order, and the reasons the others were left out."""
+
+    X: np.ndarray  # (n_ok, n_features) float32
+    feature_names: list[str]
+    ok: np.ndarray  # (n_samples,) bool: which input samples have a row in X
+    failures: dict[int, str] = field(default_factory=dict)  # input index -> one-line reason
+
+
+def _readable(samples: Sequence[Sample]) -> tuple[list[int], dict[int, str]]:
+    good, failures = [], {}
+    for i, sample in enumerate(samples):
+        try:
+            sample.decode()
+            good.append(i)
+        except ImageError as err:
+            failures[i] = str(err)
+    return good, failures
+
+
+def _transform_chunk(
+    extractor: Any, samples: Sequence[Sample]
+) -> tuple[np.ndarray, list[int], dict[int, str]]:
+    good, failures = _readable(samples)
+    X = extractor.transform([samples[i] for i in good]) if good else None
+    for sample in samples:
+        sample.release()
+    return X, good, failures
+
+
+def _meta(extractor: Any) -> dict[str, Any]:
+    return {
+        "name": extractor.name,
+        "version": extractor.version,
+        "params": extractor.get_params(deep=False),
+        "feature_names": [str(n) for n in extractor.get_feature_names_out()],
+    }
+
+
+def extract_features(
+    extractors: Sequence[Any],
+    samples: Sequence[Sample],
+    *,
+    store: FeatureStore | MemoryFeatureStore | None = None,
+    chunk_size: int = 128,
+    n_jobs: int = 1,
+    progress: Progress | None = None,
+) -> FeatureMatrix:
+    """Features of every extractor for ``samples``, concatenated in extractor order.
+
+    With a ``store``, cached entries are reused and new ones written as each chunk finishes (so an
+    interrupted call resumes). ``n_jobs > 1`` runs chunks of extractors that allow it
+    (``parallel_safe`` is not False) in worker processes; samples travel as paths.
+    """
+    store = store if store is not None else MemoryFeatureStore()
+    hashes: list[str | None] = []
+    failures: dict[int, str] = {}
+    for i, sample in enumerate(samples):
+        try:
+            hashes.append(sample.sha256)
+        except ImageError as err:  # unreadable file: no bytes, no hash
+            hashes.append(None)
+            failures[i] = str(err)
+        sample.release()  # keep the hash, drop the bytes: memory must not grow with the number of images
+    for extractor in extractors:
+        key = extractor.cache_key
+        first_index: dict[str, int] = {}  # identical images are extracted once
+        for i, digest in enumerate(hashes):
+            if digest is not None and i not in failures:
+                first_index.setdefault(digest, i)
+        todo = [first_index[digest] for digest in store.missing(key, first_index)]
+        chunks = [todo[k : k + chunk_size] for k in range(0, len(todo), chunk_size)]
+        stage = f"extract {extractor.name}"
+        if progress:
+            progress(stage, 0, len(todo))
+        parallel = n_jobs > 1 and len(chunks) > 1 and getattr(extractor, "parallel_safe", True)
+        results = _run_chunks(extractor, samples, chunks, n_jobs if parallel else 1)
+        for chunk, (X, good, chunk_failures) in zip(chunks, results):
+            for local, reason in chunk_failures.items():
+                failures[chunk[local]] = reason
+            if X is not None:
+                store.put(key, [hashes[chunk[j]] for j in good], X, meta=_meta(extractor))
+            if progress:
+                progress(stage, len(chunk), len(todo))
+    ok = np.array([i not in failures and hashes[i] is not None for i in range(len(samples))], dtype=bool)
+    ok_hashes = [hashes[i] for i in np.flatnonzero(ok)]
+    blocks = [store.get(e.cache_key, ok_hashes) if ok_hashes else np.empty((0, 0)) for e in extractors]
+    names = [str(n) for e in extractors for n in e.get_feature_names_out()]
+    X = (
+        np.hstack(blocks).astype(np.float32, copy=False)
+        if ok_hashes
+        else np.empty((0, len(names)), np.float32)
+    )
+    return FeatureMatrix(X=X, feature_names=names, ok=ok, failures=failures)
+
+
+def _run_chunks(extractor: Any, samples: Sequence[Sample], chunks: list[list[int]], n_jobs: int):
+    """Yield ``(X, good, failures)`` per chunk, in order, from this process or a pool of ``n_jobs``."""
+    if n_jobs <= 1:
+        for chunk in chunks:
+            yield _transform_chunk(extractor, [samples[i] for i in chunk])
+        return
+    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_transform_chunk, extractor, [samples[i] for i in chunk]))
+            if len(pending) >= 2 * n_jobs:  # bound the work in flight: memory stays flat
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -1,0 +1,88 @@
+"""The everyday command line, end to end: ``negate check`` on a mixed folder."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from negate_sdk.api import Thresholds
+from negate_sdk.cli.negate import build_cli
+from negate_sdk.conformance import conformance_samples
+from negate_sdk.detector import Detector
+
+A1111 = "portrait\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512"
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    detector = Detector(extractors=["example_colour_moments"], classifier="logistic", vetoes=["provenance"])
+    detector.fit(conformance_samples(24))
+    detector.thresholds_ = Thresholds(1.0, 1.0, 1.0)  # pixels alone say GENUINE: only evidence raises
+    return detector.save(tmp_path / "model")
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    folder = tmp_path / "inbox"
+    (folder / "nested").mkdir(parents=True)
+    (folder / ".hidden").mkdir()
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(folder / "photo.png")
+    Image.new("RGB", (30, 40), (200, 30, 10)).save(folder / "nested" / "scan.jpg", quality=90)
+    info = PngInfo()
+    info.add_text("parameters", A1111)
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(folder / "render.png", pnginfo=info)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(buffer, format="JPEG")
+    (folder / "broken.jpg").write_bytes(buffer.getvalue()[:200])
+    (folder / "notes.jpg").write_text("not an image at all")
+    (folder / "readme.txt").write_text("ignored: not an image extension")
+    Image.new("RGB", (40, 30)).save(folder / ".hidden" / "skip.png")
+    return folder
+
+
+def test_check_a_mixed_folder_as_json(model_dir, mixed_folder):
+    result = CliRunner().invoke(
+        build_cli(), ["check", str(mixed_folder), "--model", str(model_dir), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = {row["path"].removeprefix(str(mixed_folder) + "/"): row for row in json.loads(result.stdout)}
+    assert sorted(rows) == ["broken.jpg", "nested/scan.jpg", "notes.jpg", "photo.png", "render.png"]
+    assert rows["photo.png"]["verdict"] == "GENUINE" and rows["photo.png"]["error"] is None
+    assert rows["render.png"]["verdict"] == "SYNTHETIC"
+    assert rows["render.png"]["reasons"] == [
+        "provenance: PNG 'parameters' chunk holds AUTOMATIC1111 generation settings"
+    ]
+    assert rows["render.png"]["score"] == rows["photo.png"]["score"]  # same pixels, same score
+    assert rows["broken.jpg"]["error"].startswith("corrupt or truncated image")
+    assert rows["notes.jpg"]["error"] == "not a supported image (unrecognised format)"
+    assert rows["broken.jpg"]["verdict"] is None and rows["broken.jpg"]["score"] is None
+    assert 0.0 <= rows["nested/scan.jpg"]["score"] <= 1.0
+
+
+def test_check_table_names_files_it_could_not_read(model_dir, mixed_folder):
+    result = CliRunner().invoke(
+        build_cli(),
+        [
+            "check",
+            str(mixed_folder / "photo.png"),
+            str(mixed_folder / "notes.jpg"),
+            str(mixed_folder / "missing.png"),
+            "--model",
+            str(model_dir),
+        ],
+    )
+    assert result.exit_code == 0
+    assert "GENUINE" in result.stdout and "notes.jpg" in result.stdout
+    assert "file not found" in result.stdout
+    assert "2 of 3 file(s) could not be checked" in result.stderr
+
+
+def test_check_with_a_folder_that_is_not_a_model(tmp_path, mixed_folder):
+    result = CliRunner().invoke(build_cli(), ["check", str(mixed_folder), "--model", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {tmp_path}: no detector.json; not a saved negate detector"

@@ -1,0 +1,174 @@
+"""The feature store: round trips, atomic chunks, resumption, and extraction through it."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from negate_sdk.api import BaseExtractor, Sample
+from negate_sdk.features import extract_features
+from negate_sdk.store import FeatureStore, MemoryFeatureStore
+
+
+class CountingMeans(BaseExtractor):
+    """Channel means; counts how many images it was asked to transform (class-level, per process)."""
+
+    name = "counting_means"
+    version = "1"
+    calls = 0
+
+    def feature_names(self):
+        return ["r", "g", "b"]
+
+    def transform(self, samples):
+        CountingMeans.calls += len(samples)
+        return np.array([s.pixels.reshape(-1, 3).mean(0) for s in samples], dtype=np.float32).reshape(-1, 3)
+
+
+def images(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [
+        Sample.from_array(rng.integers(0, 256, (9, 11, 3), dtype=np.uint8), id=f"img{i}") for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("make_store", [lambda tmp: FeatureStore(tmp), lambda tmp: MemoryFeatureStore()])
+def test_put_get_round_trip_and_missing(tmp_path, make_store):
+    store = make_store(tmp_path)
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    store.put("key-1", ["a", "b", "c", "d"], X)
+    assert store.missing("key-1", ["d", "e", "a", "e", "f"]) == ["e", "f"]
+    np.testing.assert_array_equal(store.get("key-1", ["c", "a", "c"]), X[[2, 0, 2]])
+    with pytest.raises(KeyError, match="no features for image zz"):
+        store.get("key-1", ["a", "zz"])
+
+
+def test_entries_survive_a_new_process_and_ignore_partial_files(tmp_path):
+    store = FeatureStore(tmp_path)
+    store.put("k", ["x", "y"], np.ones((2, 2)), meta={"name": "demo"})
+    # what a crash mid-write leaves: a temporary dot-file and a truncated chunk with another name
+    (tmp_path / "k" / ".chunk-dead.npz.123.tmp").write_bytes(b"half")
+    (tmp_path / "k" / "chunk-truncated.npz").write_bytes(b"PK\x03\x04 truncated")
+    fresh = FeatureStore(tmp_path)
+    assert fresh.missing("k", ["x", "y", "z"]) == ["z"]
+    np.testing.assert_array_equal(fresh.get("k", ["y"]), [[1, 1]])
+    assert fresh.meta("k") == {"name": "demo"}
+    (info,) = fresh.info()
+    assert (info["cache_key"], info["extractor"], info["entries"]) == ("k", "demo", 2)
+    assert fresh.clear() == 4 and fresh.info() == []
+
+
+def test_extraction_is_done_once_per_image_and_extractor(tmp_path):
+    store = FeatureStore(tmp_path)
+    samples = images(10)
+    CountingMeans.calls = 0
+    first = extract_features([CountingMeans()], samples, store=store, chunk_size=3)
+    assert CountingMeans.calls == 10
+    again = extract_features([CountingMeans()], [*samples, *images(2, seed=1)], store=FeatureStore(tmp_path))
+    assert CountingMeans.calls == 12  # only the two new images
+    np.testing.assert_array_equal(again.X[:10], first.X)
+    expected = np.array([s.pixels.reshape(-1, 3).mean(0) for s in samples], dtype=np.float32)
+    np.testing.assert_allclose(first.X, expected, rtol=1e-6)
+
+
+def test_duplicates_are_extracted_once_and_bad_files_set_aside(tmp_path):
+    good = images(3)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    samples = [good[0], Sample.from_path(bad), good[1], good[0], good[2]]
+    CountingMeans.calls = 0
+    result = extract_features([CountingMeans()], samples)
+    assert CountingMeans.calls == 3
+    assert result.ok.tolist() == [True, False, True, True, True]
+    assert result.failures == {1: "not a supported image (unrecognised format)"}
+    np.testing.assert_array_equal(result.X[0], result.X[2])  # the duplicate of image 0
+    assert result.feature_names == ["counting_means__r", "counting_means__g", "counting_means__b"]
+
+
+def test_parallel_extraction_equals_serial(tmp_path):
+    paths = []
+    for i, sample in enumerate(images(12, seed=4)):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(sample.data)
+        paths.append(path)
+    serial = extract_features([CountingMeans()], [Sample.from_path(p) for p in paths], chunk_size=4)
+    parallel = extract_features(
+        [CountingMeans()],
+        [Sample.from_path(p) for p in paths],
+        chunk_size=4,
+        n_jobs=2,
+        store=FeatureStore(tmp_path / "s"),
+    )
+    np.testing.assert_array_equal(parallel.X, serial.X)
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from negate_sdk.api import BaseExtractor, Sample
+    from negate_sdk.features import extract_features
+    from negate_sdk.store import FeatureStore
+
+    class Slow(BaseExtractor):
+        name = "slow"
+        version = "1"
+        def feature_names(self):
+            return ["mean"]
+        def transform(self, samples):
+            time.sleep(0.15)
+            return np.array([[s.pixels.mean()] for s in samples], dtype=np.float32).reshape(-1, 1)
+
+    rng = np.random.default_rng(0)
+    samples = [Sample.from_array(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)) for _ in range(200)]
+    extract_features([Slow()], samples, store=FeatureStore(sys.argv[1]), chunk_size=2)
+    """
+)
+
+
+def test_a_killed_extraction_resumes_from_complete_chunks(tmp_path):
+    script = tmp_path / "extract.py"
+    script.write_text(KILL_SCRIPT)
+    store_dir = tmp_path / "store"
+    process = subprocess.Popen([sys.executable, str(script), str(store_dir)])
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((store_dir / "").glob("slow-*/chunk-*.npz"))) < 5:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (key_dir,) = list(store_dir.glob("slow-*"))
+    chunks = list(key_dir.glob("chunk-*.npz"))
+    assert 5 <= len(chunks) < 100
+    store = FeatureStore(store_dir)
+    index = store.index(key_dir.name)
+    assert len(index) == 2 * len(chunks)  # every chunk on disk is whole
+    rng = np.random.default_rng(0)
+    samples = [Sample.from_array(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)) for _ in range(200)]
+    assert len(store.missing(key_dir.name, [s.sha256 for s in samples])) == 200 - len(index)
+    stored = store.get(key_dir.name, list(index))
+    by_hash = {s.sha256: s.pixels.mean() for s in samples}
+    np.testing.assert_allclose(stored[:, 0], [by_hash[h] for h in index], rtol=1e-6)
+
+
+def test_concurrent_writers_share_one_store(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        pool.starmap(_write_half, [(str(tmp_path), 0), (str(tmp_path), 1)])
+    store = FeatureStore(tmp_path)
+    assert len(store.index("shared")) == 20
+    np.testing.assert_array_equal(store.get("shared", ["h7", "h13"]), [[7.0], [13.0]])
+
+
+def _write_half(root, half):
+    store = FeatureStore(root)
+    for i in range(half * 10, half * 10 + 10):
+        store.put("shared", [f"h{i}"], np.array([[float(i)]]))
+    return os.getpid()
