@@ -6,9 +6,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
 DEV_DATA ?= ../shared/datasets
+BENCH_OUT ?= results/dev
+JOBS ?= 2
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test lint bench clean
+.PHONY: install browser test lint bench benchmarks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,15 +25,29 @@ $(STAMP): pyproject.toml plugins/negate-example/pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Debian's Chromium renders the HTML report in the browser test.
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest
+test: lint browser
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 NEGATE_DEV_DATA=$(DEV_DATA) $(BIN)/python -m pytest
 
+# The main job: hybrid, handcrafted and the chance baseline trained and tested on each dev source.
 bench: install
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/dev_smoke.py --data $(DEV_DATA)
+	HF_HUB_OFFLINE=1 NEGATE_DEV_DATA=$(DEV_DATA) $(BIN)/negate-bench run \
+		--detector hybrid --detector handcrafted --detector dummy \
+		--dataset dev-cifake --dataset dev-diffusiondb --dataset dev-faces \
+		--jobs $(JOBS) --output $(BENCH_OUT)
+	$(BIN)/negate-bench leaderboard $(BENCH_OUT) --format md --output benchmarks/leaderboard.md
+
+# Speed and memory targets (pytest-benchmark).
+benchmarks: install
+	HF_HUB_OFFLINE=1 NEGATE_DEV_DATA=$(DEV_DATA) $(BIN)/python -m pytest benchmarks --benchmark-only
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -199,6 +199,73 @@ def check_entry(entry: Entry, directory: str | os.PathLike[str]) -> None:
         check_dataset(component)
 
 
-def check_dataset(dataset: Any) -> None:
-    """Dataset contract: an object that yields rows (checked in depth by ``negate-bench validate``)."""
-    assert hasattr(dataset, "rows") or hasattr(dataset, "__iter__"), "a dataset yields manifest rows"
+def check_dataset(dataset: Any, n_images: int = 2) -> None:
+    """Dataset contract: a :class:`negate_sdk.manifests.Manifest` of canonical rows whose hash, splits,
+    filters, seeded sampling and lazy samples behave; decodes ``n_images`` images of each label."""
+    import pickle
+    from dataclasses import replace
+
+    from negate_sdk.manifests import Manifest, ManifestHeader, ManifestRow
+    from negate_sdk.manifests.schema import REAL_GENERATOR, is_sha256
+
+    assert isinstance(dataset, Manifest), (
+        f"a dataset factory returns a Manifest, got {type(dataset).__name__}"
+    )
+    assert isinstance(dataset.header, ManifestHeader), "manifest.header must be a ManifestHeader"
+    rows = dataset.rows
+    assert isinstance(rows, list) and rows, "manifest.rows must be a non-empty list"
+    assert all(isinstance(r, ManifestRow) for r in rows), "every row must be a ManifestRow"
+    assert len({r.sample_id for r in rows}) == len(rows), "sample ids must be unique"
+    for row in rows:
+        assert row.label in (0, 1), f"{row.sample_id}: label {row.label!r} is not 0 or 1"
+        assert (row.generator_id == REAL_GENERATOR) == (row.label == 0), (
+            f"{row.sample_id}: real rows have generator '{REAL_GENERATOR}' and synthetic rows another"
+        )
+        assert row.source and row.split and row.locator, f"{row.sample_id}: empty source, split or locator"
+        assert row.sha256 is None or is_sha256(row.sha256), f"{row.sample_id}: malformed sha256"
+    digest = dataset.content_hash
+    assert is_sha256(digest), "content_hash must be 64 hex digits"
+    assert Manifest(dataset.header, rows[::-1]).content_hash == digest, (
+        "content_hash must not depend on row order"
+    )
+    flipped = replace(rows[0], label=1 - rows[0].label)
+    assert Manifest(dataset.header, [flipped, *rows[1:]]).content_hash != digest, (
+        "content_hash ignores labels"
+    )
+    assert dataset.provenance()["content_hash"] == digest, "provenance() must cite the content hash"
+    splits = dataset.splits()
+    assert sum(splits.values()) == len(rows), "splits() must count every row once"
+    for split, n in splits.items():
+        assert dataset.filter(split=split).splits() == {split: n}, f"filter(split={split!r}) is wrong"
+    limit = max(1, len(rows) // 2)
+    first, second = dataset.sample(limit, seed=0), dataset.sample(limit, seed=0)
+    assert [r.sample_id for r in first] == [r.sample_id for r in second], "sample() must be deterministic"
+    assert len(first) == limit, f"sample({limit}) gave {len(first)} rows"
+    ids = {r.sample_id for r in rows}
+    assert {r.sample_id for r in first} <= ids, "sample() must return rows of the manifest"
+    n_strata = len({(r.label, r.source, r.generator_id) for r in rows})
+    for label in (0, 1):
+        share = sum(r.label == label for r in rows) * limit / len(rows)
+        got = sum(r.label == label for r in first)
+        assert abs(got - share) <= n_strata, f"sample() is not stratified by label ({got} vs {share:.1f})"
+    for label in (0, 1):
+        for row in [r for r in rows if r.label == label][:n_images]:
+            sample = dataset.to_sample(row, trust_sha256=False)
+            assert (sample.id, sample.label, sample.generator, sample.source, sample.split) == (
+                row.sample_id, row.label, row.generator_id, row.source, row.split,
+            ), f"{row.sample_id}: the Sample's fields differ from the row's"  # fmt: skip
+            pixels = sample.pixels
+            assert pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3, (
+                "pixels are (h, w, 3)"
+            )
+            if row.sha256 is not None:
+                assert sample.sha256 == row.sha256, (
+                    f"{row.sample_id}: sha256 of the bytes differs from the row's"
+                )
+            if row.width is not None:
+                meta = sample.metadata
+                assert (meta.width, meta.height) == (row.width, row.height), f"{row.sample_id}: size differs"
+            sample.release()
+            assert np.array_equal(sample.pixels, pixels), "pixels must be re-read identically after release()"
+            copy_ = pickle.loads(pickle.dumps(sample))
+            assert np.array_equal(copy_.pixels, pixels), "a pickled sample must decode to the same pixels"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import os
 import re
@@ -177,14 +178,18 @@ def estimate_jpeg_quality(luma_table: Sequence[int]) -> int:
     values = sorted(min(int(v), 255) for v in luma_table)
     if len(values) != 64 or values[0] < 1:
         raise ValueError("expected 64 positive quantisation values")
-    best_q, best_err = 1, None
+    # argmin keeps the first (lowest) quality among ties, as a loop from 1 to 100 would
+    return int(np.argmin(np.abs(_ijg_candidates() - np.array(values)).sum(axis=1))) + 1
+
+
+@functools.lru_cache(maxsize=1)
+def _ijg_candidates() -> np.ndarray:
+    """``(100, 64)`` sorted IJG luminance tables for qualities 1..100 (computed once)."""
+    rows = []
     for q in range(1, 101):
         scale = 5000 // q if q < 50 else 200 - 2 * q
-        candidate = sorted(min(max((b * scale + 50) // 100, 1), 255) for b in _IJG_LUMA)
-        err = sum(abs(a - b) for a, b in zip(values, candidate))
-        if best_err is None or err < best_err:
-            best_q, best_err = q, err
-    return best_q
+        rows.append(sorted(min(max((b * scale + 50) // 100, 1), 255) for b in _IJG_LUMA))
+    return np.array(rows)
 
 
 # --- reading and opening -------------------------------------------------------------------------

@@ -86,3 +86,43 @@ def test_check_with_a_folder_that_is_not_a_model(tmp_path, mixed_folder):
     result = CliRunner().invoke(build_cli(), ["check", str(mixed_folder), "--model", str(tmp_path)])
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: {tmp_path}: no detector.json; not a saved negate detector"
+
+
+def test_train_then_check_end_to_end(tmp_path):
+    from test_bench_run import write_dataset
+
+    dataset = write_dataset(tmp_path / "data")
+    out = tmp_path / "trained"
+    args = [
+        "train",
+        "--extractors",
+        "example_colour_moments",
+        "--head",
+        "logistic",
+        "--dataset",
+        str(dataset),
+        "--param",
+        "classifier__C=0.5",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--json",
+    ]
+    result = CliRunner().invoke(build_cli(), args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["n_images"] == 56 and summary["split"] == "all"
+    assert summary["validation_metrics"]["n"] == 12  # 20% of each class carved for validation
+    card = json.loads((out / "detector.json").read_text())
+    assert card["trained_on"] == ["data"] and card["training"]["manifest_hash"]
+    assert card["params"]["name"] == "example_colour_moments/logistic"
+    image = next((tmp_path / "data" / "alpha").glob("sd-1.4-*.png"))
+    checked = CliRunner().invoke(build_cli(), ["check", str(image), "--model", str(out), "--json"])
+    (row,) = json.loads(checked.stdout)
+    assert row["error"] is None and row["verdict"] in ("GENUINE", "UNCERTAIN", "SYNTHETIC")
+
+
+def test_train_needs_exactly_one_detector_choice(tmp_path):
+    result = CliRunner().invoke(build_cli(), ["train", "--dataset", "x", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "give exactly one of --detector or --extractors" in result.output

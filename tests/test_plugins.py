@@ -139,7 +139,8 @@ def test_entry_point_that_fails_to_import_is_reported(monkeypatch):
         "failed to import 'negate_no_such_module_xyz': ModuleNotFoundError: "
         "No module named 'negate_no_such_module_xyz'"
     )
-    assert host.registry("detector").names() == ["dummy"]
+    assert host.registry("detector").names() == ["clip_probe", "dummy", "handcrafted", "hybrid", "spectral"]
+    assert host.plugins["recipes_again"].error is None
 
 
 def test_env_load_plugins_loads_only_those():

@@ -224,7 +224,7 @@ class Runner:
             detector.fit(kept, features=matrix.X)
             failures = {train[i].id: reason for i, reason in matrix.failures.items()}
         else:
-            kept, failures = _readable(train)
+            kept, failures = readable(train)
             detector.fit(kept)
         self.progress(stage, 1, 1)
         self._time(f"fit:{spec.name}", start)
@@ -241,7 +241,7 @@ class Runner:
             X = matrix.X
             failures = {test[i].id: reason for i, reason in matrix.failures.items()}
         else:
-            kept, failures = _readable(test)
+            kept, failures = readable(test)
             X = None
         stage = f"score {spec.name}" + ("" if condition == "clean" else f" [{condition}]")
         records: list[dict[str, Any]] = []
@@ -405,7 +405,8 @@ def _aligned(records: list[dict[str, Any]], detector: str, fold: str) -> list[di
     return sorted(mine, key=lambda r: r["sample_id"])
 
 
-def _readable(samples: Sequence[Sample]) -> tuple[list[Sample], dict[str, str]]:
+def readable(samples: Sequence[Sample]) -> tuple[list[Sample], dict[str, str]]:
+    """Samples that decode, and the one-line reasons of those that do not (pixels released)."""
     from negate_sdk.imaging import ImageError
 
     kept, failures = [], {}

@@ -11,10 +11,11 @@ import click
 
 from negate_sdk.artifacts import ArtifactError
 from negate_sdk.imaging import ImageError
+from negate_sdk.manifests.errors import ManifestError
 from negate_sdk.registry import RegistryError
 
 # Errors that are the user's to fix: shown as one line, never as a traceback.
-USER_ERRORS = (RegistryError, ImageError, ArtifactError, FileNotFoundError)
+USER_ERRORS = (RegistryError, ImageError, ArtifactError, ManifestError, FileNotFoundError)
 
 
 class NegateGroup(click.Group):

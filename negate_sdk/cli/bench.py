@@ -5,9 +5,13 @@ from __future__ import annotations
 import click
 
 from negate_sdk.cli._common import NegateGroup
+from negate_sdk.cli.cache_cmd import cache_group
+from negate_sdk.cli.leaderboard_cmd import leaderboard_command
 from negate_sdk.cli.list_cmd import list_command
 from negate_sdk.cli.plugins_cmd import plugins_command
+from negate_sdk.cli.run_cmd import run_command
 from negate_sdk.cli.show_cmd import show_command
+from negate_sdk.cli.validate_cmd import validate_command
 
 
 def build_cli() -> click.Group:
@@ -19,7 +23,8 @@ def build_cli() -> click.Group:
     def cli() -> None:
         """Benchmark detectors of AI-generated images: list components, run, compare."""
 
-    for command in (list_command, plugins_command, show_command):
+    commands = (run_command, leaderboard_command, cache_group, validate_command, list_command, show_command)
+    for command in (*commands, plugins_command):
         cli.add_command(command)
     get_host().register_commands(cli)
     return cli

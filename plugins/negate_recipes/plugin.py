@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from negate_clip.specs import TINY_CLIP
 from negate_sdk import hookimpl
 from negate_sdk.registry import RegisterFn
+
+# Small offline configurations for the conformance suite (random weights, the real code path).
+TINY_BACKBONE = {"backbone": "timm_efficientnet_lite0", "backbone_params": {"pretrained": False}}
 
 
 @hookimpl
@@ -21,6 +25,7 @@ def negate_register_detectors(register: RegisterFn) -> None:
         description="Handcrafted + best available learned backbone -> LightGBM/SVM/RF ensemble, calibrated",
         tags=("recipe",),
         requires="torch",
+        test_params=TINY_BACKBONE,
     )
     register(
         "handcrafted",
@@ -35,6 +40,7 @@ def negate_register_detectors(register: RegisterFn) -> None:
         tags=("recipe", "clip"),
         requires="torch",
         uses_clip=True,
+        test_params={"backbone_params": {"pretrained": False, "model_config": TINY_CLIP}},
     )
     register(
         "spectral",

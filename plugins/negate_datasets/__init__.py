@@ -1,0 +1,1 @@
+"""Dataset manifests: OpenFake, Defactify, CIFAKE, WikiArt and the local dev sets."""

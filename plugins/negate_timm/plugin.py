@@ -1,0 +1,30 @@
+"""Registers the timm backbone extractors through the negate hooks (lazily: listing imports no torch)."""
+
+from __future__ import annotations
+
+from negate_sdk import hookimpl
+from negate_sdk.registry import RegisterFn
+from negate_timm.specs import BACKBONES
+
+_CLASSES = {
+    "timm_convnext_tiny_in22k": "ConvNextTinyIn22k",
+    "timm_dinov2_vits14": "DinoV2Small",
+    "timm_dinov2_vitb14": "DinoV2Base",
+    "timm_efficientnet_lite0": "EfficientNetLite0",
+}
+
+
+@hookimpl
+def negate_register_extractors(register: RegisterFn) -> None:
+    """Register one extractor per backbone in :data:`negate_timm.specs.BACKBONES`."""
+    for name, spec in BACKBONES.items():
+        register(
+            name,
+            f"negate_timm.backbones:{_CLASSES[name]}",
+            description=spec.description,
+            tags=("learned", "timm"),
+            requires="torch",
+            uses_clip=False,
+            weights=spec.weights.to_dict(),
+            test_params=spec.test_params,
+        )

@@ -1,0 +1,102 @@
+"""Views of an image for a frozen backbone: aspect-preserving resize, centre crop, optional multi-crop.
+
+Works on ``uint8`` pixels with Pillow and numpy only, so it runs in DataLoader workers without torch;
+normalisation (mean/std) happens later on the model's device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+_RESAMPLE = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+}
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """How to cut views for a model with square ``size`` inputs.
+
+    The global view resizes the short side to ``floor(size / crop_pct)`` (timm's rule) and takes the
+    centre ``size`` square. With ``multi_crop = n >= 2``, ``n x n`` further ``size`` squares are cut from
+    the image resized so its short side is ``n * size`` (never enlarged beyond its own resolution), so
+    fine detail of large images is seen at close to native scale; the embedding is the mean over views.
+    """
+
+    size: int
+    crop_pct: float = 0.875
+    interpolation: str = "bicubic"
+    multi_crop: int = 1
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"view size must be positive, got {self.size}")
+        if not 0 < self.crop_pct <= 1:
+            raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
+        if self.interpolation not in _RESAMPLE:
+            raise ValueError(f"unknown interpolation {self.interpolation!r}; one of {', '.join(_RESAMPLE)}")
+        if self.multi_crop < 1:
+            raise ValueError(f"multi_crop must be >= 1, got {self.multi_crop}")
+
+    @property
+    def resize_size(self) -> int:
+        """Short side of the global view before the centre crop."""
+        return max(self.size, math.floor(self.size / self.crop_pct))
+
+
+def resize_short_side(pixels: np.ndarray, short: int, interpolation: str = "bicubic") -> np.ndarray:
+    """``(height, width, 3)`` uint8 resized so its shorter side is ``short``, aspect ratio kept.
+
+    The longer side is ``int(short * long / short_side)`` as in torchvision's ``Resize(int)``.
+    """
+    height, width = pixels.shape[:2]
+    if min(height, width) == short:
+        return pixels
+    if height <= width:
+        new_h, new_w = short, max(1, int(short * width / height))
+    else:
+        new_h, new_w = max(1, int(short * height / width)), short
+    image = Image.fromarray(pixels).resize((new_w, new_h), resample=_RESAMPLE[interpolation])
+    return np.asarray(image)
+
+
+def centre_crop(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The centre ``(size, size, 3)`` square (offsets rounded as torchvision's ``CenterCrop``)."""
+    height, width = pixels.shape[:2]
+    top = round((height - size) / 2.0)
+    left = round((width - size) / 2.0)
+    return pixels[top : top + size, left : left + size]
+
+
+def grid_offsets(length: int, size: int, n: int) -> list[int]:
+    """``n`` start offsets of windows of ``size`` spread evenly over ``length`` (first at 0, last flush)."""
+    if n == 1 or length <= size:
+        return [max(0, (length - size) // 2)]
+    return [round(float(v)) for v in np.linspace(0, length - size, n)]
+
+
+def make_views(pixels: np.ndarray, spec: ViewSpec) -> np.ndarray:
+    """``(n_views, size, size, 3)`` uint8 views of one ``(height, width, 3)`` uint8 image.
+
+    ``n_views`` is 1, or ``1 + multi_crop**2`` when the image is larger than the global view.
+    """
+    views = [centre_crop(resize_short_side(pixels, spec.resize_size, spec.interpolation), spec.size)]
+    short = min(pixels.shape[:2])
+    n = spec.multi_crop
+    if n >= 2 and short > spec.resize_size:
+        # Downscale to n*size on the short side at most; never enlarge (that would invent detail).
+        target = min(short, n * spec.size)
+        scaled = resize_short_side(pixels, target, spec.interpolation)
+        height, width = scaled.shape[:2]
+        for top in grid_offsets(height, spec.size, n):
+            for left in grid_offsets(width, spec.size, n):
+                views.append(scaled[top : top + spec.size, left : left + spec.size])
+    return np.ascontiguousarray(np.stack(views))

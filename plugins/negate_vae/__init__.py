@@ -1,0 +1,1 @@
+"""Autoencoder reconstruction error (diffusers AutoencoderKL / AutoencoderDC) as features."""
