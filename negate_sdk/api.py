@@ -273,6 +273,11 @@ class Sample:
         return self.decode().pixels
 
     @property
+    def is_decoded(self) -> bool:
+        """True when the pixels are decoded and cached (until :meth:`release`)."""
+        return self._decoded is not None
+
+    @property
     def metadata(self) -> imaging.ImageMetadata:
         """The file's metadata (text chunks, EXIF, XMP, ICC, C2PA presence) for provenance plugins."""
         return self.decode().metadata
