@@ -44,9 +44,13 @@ def _readable(samples: Sequence[Sample]) -> tuple[list[int], dict[int, str]]:
     return good, failures
 
 
-def _transform_chunk(
+def transform_chunk(
     extractor: Any, samples: Sequence[Sample]
-) -> tuple[np.ndarray, list[int], dict[int, str]]:
+) -> tuple[np.ndarray | None, list[int], dict[int, str]]:
+    """Decode and transform one chunk: ``(X (n_good, n_features) or None, good positions, failures)``.
+
+    Undecodable samples are left out with their one-line reason; every sample's pixels are released.
+    """
     good, failures = _readable(samples)
     X = extractor.transform([samples[i] for i in good]) if good else None
     for sample in samples:
@@ -54,13 +58,62 @@ def _transform_chunk(
     return X, good, failures
 
 
-def _meta(extractor: Any) -> dict[str, Any]:
+def extractor_meta(extractor: Any) -> dict[str, Any]:
+    """The description stored next to an extractor's features: name, version, parameters, feature names."""
     return {
         "name": extractor.name,
         "version": extractor.version,
         "params": extractor.get_params(deep=False),
         "feature_names": [str(n) for n in extractor.get_feature_names_out()],
     }
+
+
+def sample_hashes(samples: Sequence[Sample]) -> tuple[list[str | None], dict[int, str]]:
+    """The sha256 of every sample (None when its bytes cannot be read) and the reasons of those failures."""
+    hashes: list[str | None] = []
+    failures: dict[int, str] = {}
+    for i, sample in enumerate(samples):
+        try:
+            hashes.append(sample.sha256)
+        except ImageError as err:  # unreadable file: no bytes, no hash
+            hashes.append(None)
+            failures[i] = str(err)
+        sample.release()  # keep the hash, drop the bytes: memory must not grow with the number of images
+    return hashes, failures
+
+
+def pending_samples(
+    store: FeatureStore | MemoryFeatureStore,
+    cache_key: str,
+    hashes: Sequence[str | None],
+    failures: dict[int, str],
+) -> list[int]:
+    """Positions of the samples to extract under ``cache_key``: one per distinct image the store lacks."""
+    first_index: dict[str, int] = {}  # identical images are extracted once
+    for i, digest in enumerate(hashes):
+        if digest is not None and i not in failures:
+            first_index.setdefault(digest, i)
+    return [first_index[digest] for digest in store.missing(cache_key, first_index)]
+
+
+def collect_features(
+    extractors: Sequence[Any],
+    store: FeatureStore | MemoryFeatureStore,
+    hashes: Sequence[str | None],
+    failures: dict[int, str],
+) -> FeatureMatrix:
+    """Read the features of every readable sample back from ``store``, extractors side by side."""
+    n = len(hashes)
+    ok = np.array([i not in failures and hashes[i] is not None for i in range(n)], dtype=bool)
+    ok_hashes = [hashes[i] for i in np.flatnonzero(ok)]
+    blocks = [store.get(e.cache_key, ok_hashes) if ok_hashes else np.empty((0, 0)) for e in extractors]
+    names = [str(n) for e in extractors for n in e.get_feature_names_out()]
+    X = (
+        np.hstack(blocks).astype(np.float32, copy=False)
+        if ok_hashes
+        else np.empty((0, len(names)), np.float32)
+    )
+    return FeatureMatrix(X=X, feature_names=names, ok=ok, failures=failures)
 
 
 def extract_features(
@@ -76,25 +129,14 @@ def extract_features(
 
     With a ``store``, cached entries are reused and new ones written as each chunk finishes (so an
     interrupted call resumes). ``n_jobs > 1`` runs chunks of extractors that allow it
-    (``parallel_safe`` is not False) in worker processes; samples travel as paths.
+    (``parallel_safe`` is not False) in worker processes; samples travel as paths. For a Ray cluster,
+    see :func:`negate_sdk.distributed.ray_extract_features` (same result).
     """
     store = store if store is not None else MemoryFeatureStore()
-    hashes: list[str | None] = []
-    failures: dict[int, str] = {}
-    for i, sample in enumerate(samples):
-        try:
-            hashes.append(sample.sha256)
-        except ImageError as err:  # unreadable file: no bytes, no hash
-            hashes.append(None)
-            failures[i] = str(err)
-        sample.release()  # keep the hash, drop the bytes: memory must not grow with the number of images
+    hashes, failures = sample_hashes(samples)
     for extractor in extractors:
         key = extractor.cache_key
-        first_index: dict[str, int] = {}  # identical images are extracted once
-        for i, digest in enumerate(hashes):
-            if digest is not None and i not in failures:
-                first_index.setdefault(digest, i)
-        todo = [first_index[digest] for digest in store.missing(key, first_index)]
+        todo = pending_samples(store, key, hashes, failures)
         chunks = [todo[k : k + chunk_size] for k in range(0, len(todo), chunk_size)]
         stage = f"extract {extractor.name}"
         if progress:
@@ -105,31 +147,22 @@ def extract_features(
             for local, reason in chunk_failures.items():
                 failures[chunk[local]] = reason
             if X is not None:
-                store.put(key, [hashes[chunk[j]] for j in good], X, meta=_meta(extractor))
+                store.put(key, [hashes[chunk[j]] for j in good], X, meta=extractor_meta(extractor))
             if progress:
                 progress(stage, len(chunk), len(todo))
-    ok = np.array([i not in failures and hashes[i] is not None for i in range(len(samples))], dtype=bool)
-    ok_hashes = [hashes[i] for i in np.flatnonzero(ok)]
-    blocks = [store.get(e.cache_key, ok_hashes) if ok_hashes else np.empty((0, 0)) for e in extractors]
-    names = [str(n) for e in extractors for n in e.get_feature_names_out()]
-    X = (
-        np.hstack(blocks).astype(np.float32, copy=False)
-        if ok_hashes
-        else np.empty((0, len(names)), np.float32)
-    )
-    return FeatureMatrix(X=X, feature_names=names, ok=ok, failures=failures)
+    return collect_features(extractors, store, hashes, failures)
 
 
 def _run_chunks(extractor: Any, samples: Sequence[Sample], chunks: list[list[int]], n_jobs: int):
     """Yield ``(X, good, failures)`` per chunk, in order, from this process or a pool of ``n_jobs``."""
     if n_jobs <= 1:
         for chunk in chunks:
-            yield _transform_chunk(extractor, [samples[i] for i in chunk])
+            yield transform_chunk(extractor, [samples[i] for i in chunk])
         return
     with ProcessPoolExecutor(max_workers=n_jobs) as pool:
         pending: deque = deque()
         for chunk in chunks:
-            pending.append(pool.submit(_transform_chunk, extractor, [samples[i] for i in chunk]))
+            pending.append(pool.submit(transform_chunk, extractor, [samples[i] for i in chunk]))
             if len(pending) >= 2 * n_jobs:  # bound the work in flight: memory stays flat
                 yield pending.popleft().result()
         while pending:

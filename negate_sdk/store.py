@@ -1,14 +1,17 @@
 """A content-addressed feature store: each (extractor cache key, image sha256) is extracted once.
 
-Layout under the store root::
+Layout under the store root (a local folder or any filesystem URI: ``s3://bucket/prefix``, ``gs://…``,
+``hdfs://…``, ``file:///…``, or an fsspec protocol such as ``az://``)::
 
     <cache_key>/meta.json            extractor name, version, parameters, feature names
     <cache_key>/chunk-<id>.npz       sha256 (n,) and X (n, n_features) float32, written atomically
 
-A chunk file appears whole or not at all (written to a temporary name, then renamed), so an interrupted
-run leaves only complete entries and the next run extracts just what is missing. Several processes may
-write to one store at once: chunk names are unique and an entry found twice is simply read from either.
-Chunks hold no pickles (``np.load(allow_pickle=False)``).
+A chunk file appears whole or not at all, so an interrupted run leaves only complete entries and the next
+run extracts just what is missing. On a local or network filesystem a chunk is written to a temporary
+name, then renamed; on an object store (S3, GCS, Azure) a single PUT is already atomic. Several processes
+or machines may write to one store at once: chunk names are unique and an entry found twice is simply read
+from either. Chunks hold no pickles (``np.load(allow_pickle=False)``). All I/O goes through
+:mod:`pyarrow.fs`, so the same code serves a laptop's cache folder and a cluster's bucket.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from negate_sdk.artifacts import atomic_write_bytes
 
 ENV_CACHE_DIR = "NEGATE_CACHE_DIR"
 
+# Where a closed output stream is one atomic PUT (nobody ever sees half an object), so no rename is needed.
+OBJECT_STORES = ("s3", "gcs", "gs", "abfs", "abfss", "az", "adl", "memory")
+
 
 def default_cache_dir() -> Path:
     """``$NEGATE_CACHE_DIR`` if set, else the user cache directory (``~/.cache/negate/features`` on Linux)."""
@@ -38,32 +44,139 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("negate")) / "features"
 
 
-class FeatureStore:
-    """Features on disk keyed by extractor cache key and image sha256."""
+def is_uri(root: str | os.PathLike[str]) -> bool:
+    """Whether ``root`` names a filesystem URI (``scheme://…``) rather than a local path."""
+    return "://" in str(root)
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root) if root is not None else default_cache_dir()
+
+def open_filesystem(uri: str) -> tuple[Any, str]:
+    """``(pyarrow FileSystem, path inside it)`` for a URI: pyarrow's own schemes, else fsspec's.
+
+    An unknown scheme or a missing fsspec implementation is a one-line ``ValueError``.
+    """
+    import pyarrow.fs as pafs
+
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except Exception as pyarrow_error:  # pyarrow knows file, s3, gs, hdfs, abfs; fsspec knows many more
+        try:
+            import fsspec.core
+
+            filesystem, path = fsspec.core.url_to_fs(uri)
+        except Exception as fsspec_error:
+            reason = str(fsspec_error).splitlines()[0] if str(fsspec_error) else type(fsspec_error).__name__
+            first = str(pyarrow_error).splitlines()[0]
+            raise ValueError(f"cannot open feature store {uri!r}: {first}; {reason}") from None
+        return pafs.PyFileSystem(pafs.FSSpecHandler(filesystem)), path
+
+
+def single_put_is_atomic(filesystem: Any) -> bool:
+    """Whether writes to ``filesystem`` appear whole on close (object stores), so no temp+rename is needed."""
+    kind = filesystem.type_name
+    if kind.startswith("py::fsspec+"):
+        protocols = kind.removeprefix("py::fsspec+").strip("()").replace("'", "").replace(" ", "")
+        return any(p in OBJECT_STORES for p in protocols.split(","))
+    return kind in OBJECT_STORES
+
+
+class FeatureStore:
+    """Features keyed by extractor cache key and image sha256, in a folder or under a filesystem URI.
+
+    ``root`` is a local path (default: :func:`default_cache_dir`) or a URI; alternatively pass a
+    configured ``pyarrow.fs.FileSystem`` (credentials, endpoint) as ``filesystem`` with ``root`` a path
+    inside it. The store pickles without its in-memory index, so it can be handed to worker processes.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, filesystem: Any = None) -> None:
+        if filesystem is not None:
+            self.root: Path | str = str(root or "")
+            self._fs, base = filesystem, str(root or "")
+        elif root is not None and is_uri(root):
+            self.root = str(root)
+            self._fs, base = open_filesystem(str(root))
+        else:
+            import pyarrow.fs as pafs
+
+            self.root = Path(root) if root is not None else default_cache_dir()
+            # absolute, so worker processes with another working directory address the same folder
+            self._fs, base = pafs.LocalFileSystem(), str(self.root.absolute())
+        self._base = base.rstrip("/")
+        self._local = self._fs.type_name == "local"
+        self._single_put = single_put_is_atomic(self._fs)
         self._index: dict[str, dict[str, tuple[str, int]]] = {}
 
-    def _dir(self, cache_key: str) -> Path:
-        if not cache_key or "/" in cache_key or cache_key.startswith("."):
+    @property
+    def is_local(self) -> bool:
+        """Whether the store is on this machine's filesystem (a local or network-mounted folder)."""
+        return self._local
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_index": {}}  # the index is rebuilt (or filled) where it is used
+
+    # -- paths and raw I/O ------------------------------------------------------------------------
+
+    def _dir(self, cache_key: str) -> str:
+        if not cache_key or "/" in cache_key or "\\" in cache_key or cache_key.startswith("."):
             raise ValueError(f"invalid cache key {cache_key!r}")
-        return self.root / cache_key
+        return f"{self._base}/{cache_key}" if self._base else cache_key
+
+    def _files(self, directory: str) -> list[Any]:
+        """``pyarrow.fs.FileInfo`` of the files directly in ``directory`` (none if it does not exist)."""
+        import pyarrow.fs as pafs
+
+        selector = pafs.FileSelector(directory, allow_not_found=True)
+        infos = self._fs.get_file_info(selector)
+        return sorted((i for i in infos if i.type == pafs.FileType.File), key=lambda i: i.path)
+
+    def _open(self, path: str) -> Any:
+        """A seekable binary file: read lazily on local disks, in one request from remote stores."""
+        if self._local:
+            return self._fs.open_input_file(path)
+        with self._fs.open_input_stream(path) as stream:
+            return io.BytesIO(stream.read())
+
+    def _exists(self, path: str) -> bool:
+        import pyarrow.fs as pafs
+
+        return self._fs.get_file_info(path).type == pafs.FileType.File
+
+    def _write(self, path: str, data: bytes) -> None:
+        """Write ``data`` so that readers see the whole file or nothing."""
+        if self._local:
+            atomic_write_bytes(path, data)  # temp file, fsync, rename
+            return
+        if self._single_put:
+            with self._fs.open_output_stream(path) as out:
+                out.write(data)
+            return
+        directory, _, name = path.rpartition("/")
+        self._fs.create_dir(directory, recursive=True)
+        temporary = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
+        try:
+            with self._fs.open_output_stream(temporary) as out:
+                out.write(data)
+            self._fs.move(temporary, path)
+        except BaseException:
+            if self._exists(temporary):
+                self._fs.delete_file(temporary)
+            raise
+
+    # -- the store --------------------------------------------------------------------------------
 
     def index(self, cache_key: str) -> dict[str, tuple[str, int]]:
         """``sha256 -> (chunk file name, row)`` for every stored entry of ``cache_key``."""
         if cache_key not in self._index:
             entries: dict[str, tuple[str, int]] = {}
-            directory = self._dir(cache_key)
-            if directory.is_dir():
-                for path in sorted(directory.glob("chunk-*.npz")):
-                    try:
-                        with np.load(path, allow_pickle=False) as chunk:
-                            hashes = chunk["sha256"]
-                    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-                        continue  # not ours or damaged outside our control: ignore, it will be redone
-                    for row, digest in enumerate(hashes.tolist()):
-                        entries.setdefault(digest, (path.name, row))
+            for info in self._files(self._dir(cache_key)):
+                if not (info.base_name.startswith("chunk-") and info.base_name.endswith(".npz")):
+                    continue
+                try:
+                    with self._open(info.path) as handle, np.load(handle, allow_pickle=False) as chunk:
+                        hashes = chunk["sha256"]
+                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                    continue  # not ours or damaged outside our control: ignore, it will be redone
+                for row, digest in enumerate(hashes.tolist()):
+                    entries.setdefault(digest, (info.base_name, row))
             self._index[cache_key] = entries
         return self._index[cache_key]
 
@@ -80,24 +193,44 @@ class FeatureStore:
 
     def put(
         self, cache_key: str, hashes: Sequence[str], X: np.ndarray, meta: dict[str, Any] | None = None
-    ) -> None:
-        """Store ``(n, n_features)`` features for ``n`` image hashes as one atomic chunk."""
+    ) -> str | None:
+        """Store ``(n, n_features)`` features for ``n`` image hashes as one atomic chunk; return its name."""
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or len(X) != len(hashes):
             raise ValueError(f"features of shape {X.shape} do not match {len(hashes)} hashes")
         directory = self._dir(cache_key)
-        directory.mkdir(parents=True, exist_ok=True)
-        if meta is not None and not (directory / "meta.json").exists():
-            atomic_write_bytes(directory / "meta.json", json.dumps(meta, indent=2, default=str).encode())
+        if meta is not None and not self._exists(f"{directory}/meta.json"):
+            self._write(f"{directory}/meta.json", json.dumps(meta, indent=2, default=str).encode())
         if not len(hashes):
-            return
+            return None
         buffer = io.BytesIO()
         np.savez(buffer, sha256=np.asarray(hashes, dtype="<U64"), X=X)
         name = f"chunk-{uuid.uuid4().hex}.npz"
-        atomic_write_bytes(directory / name, buffer.getvalue())
-        index = self.index(cache_key)
+        self._write(f"{directory}/{name}", buffer.getvalue())
+        self.add_chunk(cache_key, name, hashes)
+        return name
+
+    def add_chunk(self, cache_key: str, name: str, hashes: Sequence[str]) -> None:
+        """Record a chunk ``name`` holding ``hashes`` (in row order) in this object's index, if loaded.
+
+        Other processes (pool or cluster workers) write chunks with their own store objects and report
+        the names; recording them spares this one a re-listing of the store. An index not loaded yet is
+        left alone: it will find the chunk when it lists the store.
+        """
+        index = self._index.get(cache_key)
+        if index is None:
+            return
         for row, digest in enumerate(hashes):
             index.setdefault(digest, (name, row))
+
+    def absent_chunks(self, cache_key: str, names: Iterable[str]) -> list[str]:
+        """The chunk ``names`` this process cannot see (e.g. written by a machine that does not share it)."""
+        import pyarrow.fs as pafs
+
+        names = list(names)
+        directory = self._dir(cache_key)
+        infos = self._fs.get_file_info([f"{directory}/{name}" for name in names]) if names else []
+        return [name for name, info in zip(names, infos) if info.type != pafs.FileType.File]
 
     def get(self, cache_key: str, hashes: Sequence[str]) -> np.ndarray:
         """``(len(hashes), n_features)`` float32 features; KeyError naming the first missing hash."""
@@ -109,8 +242,9 @@ class FeatureStore:
             chunk, row = index[digest]
             by_chunk.setdefault(chunk, []).append((position, row))
         out: np.ndarray | None = None
+        directory = self._dir(cache_key)
         for chunk, pairs in by_chunk.items():
-            with np.load(self._dir(cache_key) / chunk, allow_pickle=False) as data:
+            with self._open(f"{directory}/{chunk}") as handle, np.load(handle, allow_pickle=False) as data:
                 X = data["X"]
             if out is None:
                 out = np.empty((len(hashes), X.shape[1]), dtype=np.float32)
@@ -120,39 +254,48 @@ class FeatureStore:
 
     def meta(self, cache_key: str) -> dict[str, Any] | None:
         """The extractor description stored with ``cache_key``, if any."""
-        path = self._dir(cache_key) / "meta.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        path = f"{self._dir(cache_key)}/meta.json"
+        if not self._exists(path):
+            return None
+        with self._open(path) as handle:
+            return json.loads(handle.read())
+
+    def _keys(self) -> list[str]:
+        import pyarrow.fs as pafs
+
+        selector = pafs.FileSelector(self._base, allow_not_found=True)
+        infos = self._fs.get_file_info(selector)
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
     def info(self) -> list[dict[str, Any]]:
-        """One row per cache key: extractor, entries, chunks and bytes on disk."""
+        """One row per cache key: extractor, entries, chunks and bytes stored."""
         rows = []
-        if not self.root.is_dir():
-            return rows
-        for directory in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            chunks = list(directory.glob("chunk-*.npz"))
-            meta = self.meta(directory.name) or {}
+        for key in self._keys():
+            files = self._files(self._dir(key))
+            meta = self.meta(key) or {}
             rows.append(
                 {
-                    "cache_key": directory.name,
+                    "cache_key": key,
                     "extractor": meta.get("name"),
-                    "entries": len(self.index(directory.name)),
-                    "chunks": len(chunks),
-                    "bytes": sum(p.stat().st_size for p in directory.iterdir() if p.is_file()),
+                    "entries": len(self.index(key)),
+                    "chunks": sum(1 for f in files if f.base_name.startswith("chunk-")),
+                    "bytes": sum(f.size for f in files),
                 }
             )
         return rows
 
     def clear(self, cache_key: str | None = None) -> int:
         """Delete every entry (or those of one cache key); return the number of files removed."""
-        import shutil
+        import pyarrow.fs as pafs
 
-        targets = [self._dir(cache_key)] if cache_key else [p for p in self.root.glob("*") if p.is_dir()]
+        keys = [cache_key] if cache_key else self._keys()
         removed = 0
-        for directory in targets:
-            if directory.is_dir():
-                removed += sum(1 for p in directory.iterdir() if p.is_file())
-                shutil.rmtree(directory)
-            self._index.pop(directory.name, None)
+        for key in keys:
+            directory = self._dir(key)
+            if self._fs.get_file_info(directory).type == pafs.FileType.Directory:
+                removed += len(self._files(directory))
+                self._fs.delete_dir(directory)
+            self._index.pop(key, None)
         return removed
 
 

@@ -172,3 +172,67 @@ def _write_half(root, half):
     for i in range(half * 10, half * 10 + 10):
         store.put("shared", [f"h{i}"], np.array([[float(i)]]))
     return os.getpid()
+
+
+def test_a_file_uri_and_a_path_name_the_same_store(tmp_path):
+    by_path = FeatureStore(tmp_path)
+    name = by_path.put("k", ["a", "b"], np.array([[1.0, 2.0], [3.0, 4.0]]), meta={"name": "demo"})
+    by_uri = FeatureStore(f"file://{tmp_path}")
+    assert by_uri.root == f"file://{tmp_path}" and by_uri.is_local
+    np.testing.assert_array_equal(by_uri.get("k", ["b", "a"]), [[3, 4], [1, 2]])
+    by_uri.put("k", ["c"], np.array([[5.0, 6.0]]))
+    assert FeatureStore(tmp_path).missing("k", ["a", "b", "c", "d"]) == ["d"]
+    assert by_uri.absent_chunks("k", [name, "chunk-never-written.npz"]) == ["chunk-never-written.npz"]
+    assert [f.name for f in (tmp_path / "k").iterdir() if f.name.startswith(".")] == []  # no temp files left
+
+
+def memory_filesystem():
+    import fsspec
+    import pyarrow.fs as pafs
+
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem("memory")))
+
+
+def test_an_object_store_is_written_with_single_puts_and_the_store_pickles_without_its_index():
+    import pickle
+    import uuid
+
+    import fsspec
+
+    bucket = f"negate-test-{uuid.uuid4().hex}"
+    store = FeatureStore(f"memory://{bucket}/features")  # fsspec's in-process object store
+    assert not store.is_local
+    X = np.arange(6, dtype=np.float32).reshape(3, 2)
+    store.put("key", ["h1", "h2", "h3"], X, meta={"name": "demo"})
+    objects = fsspec.filesystem("memory").ls(f"/{bucket}/features/key", detail=False)
+    names = sorted(p.rsplit("/", 1)[-1] for p in objects)
+    assert names[0].startswith("chunk-") and names[1:] == ["meta.json"]  # no temporary objects, no renames
+    assert store.missing("key", ["h1", "h4"]) == ["h4"]  # loads this object's index
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy._index == {} and set(store._index["key"]) == {"h1", "h2", "h3"}
+    np.testing.assert_array_equal(copy.get("key", ["h3", "h1"]), X[[2, 0]])
+    (info,) = copy.info()
+    assert (info["cache_key"], info["extractor"], info["entries"], info["chunks"]) == ("key", "demo", 3, 1)
+    assert copy.clear() == 2 and copy.info() == []
+
+
+def test_a_filesystem_without_atomic_puts_gets_temp_and_rename(tmp_path):
+    import fsspec
+    import pyarrow.fs as pafs
+
+    from negate_sdk.store import single_put_is_atomic
+
+    wrapped_local = pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem("file")))
+    assert not single_put_is_atomic(wrapped_local) and not single_put_is_atomic(pafs.LocalFileSystem())
+    assert single_put_is_atomic(memory_filesystem())
+    assert single_put_is_atomic(pafs.S3FileSystem(anonymous=True, region="us-east-1"))
+    store = FeatureStore(str(tmp_path / "s"), filesystem=wrapped_local)
+    store.put("k", ["x"], np.array([[7.0]]), meta={"name": "demo"})
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "s" / "k").iterdir()) == ["chunk", "meta.json"]
+    np.testing.assert_array_equal(FeatureStore(tmp_path / "s").get("k", ["x"]), [[7.0]])
+
+
+def test_an_unknown_uri_scheme_is_a_one_line_error():
+    with pytest.raises(ValueError, match=r"^cannot open feature store 'nosuch://bucket/x': ") as err:
+        FeatureStore("nosuch://bucket/x")
+    assert "\n" not in str(err.value)

@@ -65,6 +65,17 @@ from negate_sdk.cli._common import parse_params
     "--jobs", type=int, default=1, show_default=True, help="Worker processes for feature extraction."
 )
 @click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where decoding and feature extraction run: this machine, or a Ray cluster (docs/ray.md).",
+)
+@click.option(
+    "--ray-address",
+    help="With --executor ray: the cluster (auto, HOST:PORT, ray://HOST:PORT; default $RAY_ADDRESS).",
+)
+@click.option(
     "--output", type=click.Path(file_okay=False), help="Results folder (default results/run-<time>)."
 )
 @click.option(
@@ -105,6 +116,8 @@ def run_command(**options) -> None:
         n_jobs=options["jobs"],
         cache_dir=options["cache_dir"],
         use_cache=not options["no_cache"],
+        executor=options["executor"],
+        ray_address=options["ray_address"],
     )
     output = Path(options["output"] or f"results/run-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
