@@ -9,6 +9,7 @@ metrics with bootstrap intervals. Results: ``results.json`` and ``predictions.pa
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -148,6 +149,8 @@ def apply_params(detectors: dict[str, Any], params: dict[str, Any], device: str 
             raise ValueError(f"--param {key}: no detector in this run has a parameter '{param}'")
     if device:
         for detector in detectors.values():
+            if "device" in detector.get_params(deep=False):  # end-to-end trainable detectors
+                detector.set_params(device=device)
             if isinstance(detector, Detector):
                 for extractor in detector.resolved_extractors():
                     if "device" in extractor.get_params(deep=False):
@@ -244,7 +247,10 @@ class Runner:
             start = time.perf_counter()
             self.progress(stage, 0, 1)
             kept, failures = readable(train)
-            detector.fit(kept)
+            if "progress" in inspect.signature(detector.fit).parameters:  # trainable: per-epoch bars
+                detector.fit(kept, progress=self.progress)
+            else:
+                detector.fit(kept)
         self.progress(stage, 1, 1)
         self._time(f"fit:{spec.name}", start)
         return detector, failures

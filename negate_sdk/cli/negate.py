@@ -7,6 +7,7 @@ import click
 from negate_sdk.cli._common import NegateGroup
 from negate_sdk.cli.check_cmd import check_command
 from negate_sdk.cli.train_cmd import train_command
+from negate_sdk.cli.train_veto_cmd import train_veto_command
 
 
 def build_cli() -> click.Group:
@@ -17,7 +18,7 @@ def build_cli() -> click.Group:
     def cli() -> None:
         """Tell AI-generated images from real ones: train a detector, check images."""
 
-    for command in (train_command, check_command):
+    for command in (train_command, train_veto_command, check_command):
         cli.add_command(command)
     return cli
 

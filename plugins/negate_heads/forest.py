@@ -12,7 +12,11 @@ from negate_sdk.artifacts import load_skops, save_skops
 
 
 class RandomForestHead(Head):
-    """A random forest of ``n_estimators`` trees; deterministic for a given ``random_state``."""
+    """A random forest of ``n_estimators`` trees; deterministic for a given ``random_state``.
+
+    Trees are grown on every core by default: each tree's seed is drawn up front, so the forest is the
+    same whatever ``n_jobs`` is.
+    """
 
     name = "random_forest"
 
@@ -24,7 +28,7 @@ class RandomForestHead(Head):
         max_features: str | float = "sqrt",
         class_weight: str | None = None,
         random_state: int = 0,
-        n_jobs: int = 1,
+        n_jobs: int = -1,
     ) -> None:
         self.n_estimators = n_estimators
         self.max_depth = max_depth
