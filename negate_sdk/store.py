@@ -29,6 +29,7 @@ import numpy as np
 
 from negate_sdk.artifacts import atomic_write_bytes
 
+MODELS_DIR = "_models"
 ENV_CACHE_DIR = "NEGATE_CACHE_DIR"
 
 # Where a closed output stream is one atomic PUT (nobody ever sees half an object), so no rename is needed.
@@ -265,7 +266,14 @@ class FeatureStore:
 
         selector = pafs.FileSelector(self._base, allow_not_found=True)
         infos = self._fs.get_file_info(selector)
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+        # names starting with "_" are reserved (fitted models live in "_models")
+        names = [i.base_name for i in infos if i.type == pafs.FileType.Directory]
+        return sorted(name for name in names if not name.startswith("_"))
+
+    @property
+    def models_dir(self) -> Path | None:
+        """Where fitted detectors are cached beside the features (local stores only), else None."""
+        return Path(self._base) / MODELS_DIR if self._local else None
 
     def info(self) -> list[dict[str, Any]]:
         """One row per cache key: extractor, entries, chunks and bytes stored."""
@@ -290,6 +298,11 @@ class FeatureStore:
 
         keys = [cache_key] if cache_key else self._keys()
         removed = 0
+        if cache_key is None and self.models_dir is not None and self.models_dir.is_dir():
+            import shutil
+
+            removed += sum(1 for p in self.models_dir.rglob("*") if p.is_file())
+            shutil.rmtree(self.models_dir)
         for key in keys:
             directory = self._dir(key)
             if self._fs.get_file_info(directory).type == pafs.FileType.Directory:

@@ -125,6 +125,12 @@ def test_same_seed_same_numbers_and_a_partial_store_resumes(dataset, tmp_path):
     assert read_predictions(first.with_name("predictions.parquet")) == read_predictions(
         second.with_name("predictions.parquet")
     )
+    assert [r["fit_from_cache"] for r in one["runs"]] == [False, False, False]
+    assert [r["fit_from_cache"] for r in two["runs"]] == [True, True, True]  # identical fits, reloaded safely
+    (refit,) = run(config(dataset, tmp_path, perturb=[], refit=True), tmp_path / "refit")
+    refitted = read_results(refit)["runs"]
+    assert [r["fit_from_cache"] for r in refitted] == [False, False, False]
+    assert [r["metrics"] for r in refitted] == [r["metrics"] for r in one["runs"]]
     (other_seed,) = run(config(dataset, tmp_path, perturb=[], seed=1), tmp_path / "c")
     assert [r["metrics"] for r in read_results(other_seed)["runs"]] != [r["metrics"] for r in one["runs"]]
 

@@ -168,6 +168,26 @@ def environment() -> dict[str, Any]:
     }
 
 
+FIT_LIBRARIES = ("numpy", "scipy", "scikit-learn", "lightgbm", "xgboost", "torch", "timm", "open_clip_torch")
+
+
+def environment_versions() -> dict[str, Any]:
+    """What a fitted detector depends on besides its inputs: negate-sdk, plugins, git sha, key libraries.
+
+    Read from package metadata, so nothing heavy (torch) is imported.
+    """
+    from importlib import metadata
+
+    libraries = {}
+    for name in FIT_LIBRARIES:
+        try:
+            libraries[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            libraries[name] = None
+    env = environment()
+    return {key: env[key] for key in ("negate_sdk", "plugins", "git_sha")} | libraries
+
+
 def write_results(path: Path, document: dict[str, Any]) -> None:
     """Write ``results.json`` atomically (sorted keys, NaN refused)."""
     text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False, default=_default)

@@ -21,11 +21,13 @@ import numpy as np
 from negate_sdk.api import Label, Sample
 from negate_sdk.bench import protocols
 from negate_sdk.bench.clip_bias import clip_bias
+from negate_sdk.bench.model_cache import ModelCache, fit_key
 from negate_sdk.bench.perturb import perturb, resolve_conditions
 from negate_sdk.bench.results import (
     SCHEMA_VERSION,
     columns_from_records,
     environment,
+    environment_versions,
     group_metrics,
     peak_memory_mb,
     write_predictions,
@@ -63,6 +65,7 @@ class RunConfig:
     chunk_size: int = 128
     cache_dir: str | None = None
     use_cache: bool = True
+    refit: bool = False
     executor: str = "local"
     ray_address: str | None = None
 
@@ -128,11 +131,29 @@ def detector_specs(config: RunConfig) -> list[DetectorSpec]:
     return specs
 
 
-def apply_params(detectors: dict[str, Any], params: dict[str, Any], device: str | None) -> None:
-    """Apply ``--param`` values (``name:key=value`` targets one detector) and ``--device`` to extractors.
+def seed_detector(detector: Any, seed: int) -> None:
+    """Set every ``random_state`` (nested ones too: heads, ensemble members) and a ``seed`` to ``seed``."""
+    keys = [
+        k
+        for k in detector.get_params(deep=True)
+        if k in ("random_state", "seed") or k.endswith("__random_state")
+    ]
+    # shallow keys first: setting a component's own parameter must not undo its parent's
+    for key in sorted(keys, key=lambda k: k.count("__")):
+        detector.set_params(**{key: seed})
+
+
+def apply_params(
+    detectors: dict[str, Any], params: dict[str, Any], device: str | None, seed: int | None = None
+) -> None:
+    """Apply the run's ``seed``, then ``--param`` values (``name:key=value`` targets one detector), then
+    ``--device`` to extractors and end-to-end detectors.
 
     A key no detector accepts is an error; a key some detectors lack is applied where it fits.
     """
+    if seed is not None:
+        for detector in detectors.values():
+            seed_detector(detector, seed)
     for key, value in params.items():
         target, _, param = key.rpartition(":")
         chosen = {n: d for n, d in detectors.items() if not target or n == target}
@@ -167,6 +188,9 @@ class Runner:
             self.store: FeatureStore | MemoryFeatureStore = FeatureStore(config.cache_dir)
         else:
             self.store = MemoryFeatureStore()
+        models_dir = getattr(self.store, "models_dir", None)
+        self.models = ModelCache(models_dir) if models_dir is not None and not config.refit else None
+        self.versions = environment_versions()
         self.timings: dict[str, float] = {}
 
     def _time(self, key: str, start: float) -> None:
@@ -230,30 +254,45 @@ class Runner:
 
     # -- one detector ------------------------------------------------------------------------------
 
-    def fit(self, spec: DetectorSpec, detector: Any, train: Sequence[Sample]) -> tuple[Any, dict[str, str]]:
-        """Fit on the readable training samples; return the detector and the unreadable ones' reasons.
+    def fit(
+        self, spec: DetectorSpec, detector: Any, train: Sequence[Sample]
+    ) -> tuple[Any, dict[str, str], bool]:
+        """Fit on the readable training samples (or load an identical cached fit).
 
+        Returns the detector, the unreadable images' reasons, and whether the fit came from the cache.
         The time recorded as ``fit:<detector>`` excludes feature extraction (recorded as ``extract``).
         """
         stage = f"fit {spec.name}"
+        features = None
         if isinstance(detector, Detector):
             matrix = self.features(detector.resolved_extractors(), train)
             kept = [s for s, ok in zip(train, matrix.ok) if ok]
-            start = time.perf_counter()
-            self.progress(stage, 0, 1)
-            detector.fit(kept, features=matrix.X)
+            features = matrix.X
             failures = {train[i].id: reason for i, reason in matrix.failures.items()}
         else:
-            start = time.perf_counter()
-            self.progress(stage, 0, 1)
             kept, failures = readable(train)
-            if "progress" in inspect.signature(detector.fit).parameters:  # trainable: per-epoch bars
-                detector.fit(kept, progress=self.progress)
-            else:
-                detector.fit(kept)
+        start = time.perf_counter()
+        self.progress(stage, 0, 1)
+        key = None
+        if self.models is not None:
+            hashes, labels = [s.sha256 for s in kept], [s.label for s in kept]
+            key = fit_key(spec.name, detector, hashes, labels, self.versions)
+            cached = self.models.load(key)
+            if cached is not None:
+                self.progress(stage, 1, 1)
+                self._time(f"fit:{spec.name}", start)
+                return cached, failures, True
+        if features is not None:
+            detector.fit(kept, features=features)
+        elif "progress" in inspect.signature(detector.fit).parameters:  # trainable: per-epoch bars
+            detector.fit(kept, progress=self.progress)
+        else:
+            detector.fit(kept)
+        if key is not None:
+            self.models.save(key, detector)
         self.progress(stage, 1, 1)
         self._time(f"fit:{spec.name}", start)
-        return detector, failures
+        return detector, failures, False
 
     def score(
         self, spec: DetectorSpec, detector: Any, test: Sequence[Sample], condition: str, fold: str
@@ -313,12 +352,14 @@ class Runner:
                 {n: d for n, d in detectors.items() if getattr(self._spec(specs, n), "trainable", True)},
                 c.params,
                 c.device,
+                seed=c.seed,
             )
             for spec in specs:
                 detector = detectors[spec.name]
                 train_failures: dict[str, str] = {}
+                from_cache = False
                 if spec.trainable and fold.train is not None:
-                    detector, train_failures = self.fit(spec, detector, train)
+                    detector, train_failures, from_cache = self.fit(spec, detector, train)
                     if isinstance(detector, Detector):
                         detector.set_training_info(
                             dataset=fold.train.id,
@@ -334,7 +375,14 @@ class Runner:
                 records += fold_records
                 runs.append(
                     self._run_entry(
-                        spec, detector, fold, fold_records, train_failures, test_failures, manifest
+                        spec,
+                        detector,
+                        fold,
+                        fold_records,
+                        train_failures,
+                        test_failures,
+                        manifest,
+                        from_cache,
                     )
                 )
         clip = self._clip_bias({r["detector"]: r["uses_clip"] for r in runs}, records, folds)
@@ -375,7 +423,7 @@ class Runner:
         return next(s for s in specs if s.name == name)
 
     def _run_entry(
-        self, spec, detector, fold, fold_records, train_failures, test_failures, manifest
+        self, spec, detector, fold, fold_records, train_failures, test_failures, manifest, from_cache
     ) -> dict[str, Any]:
         columns = columns_from_records(fold_records)
         metrics = (
@@ -398,6 +446,7 @@ class Runner:
             "thresholds": thresholds.to_dict() if thresholds is not None else None,
             **card,
             "contaminated": contaminated,
+            "fit_from_cache": from_cache,
             "metrics": metrics,
             "n_failures": {"train": len(train_failures), "test": len(test_failures)},
             "failures": [

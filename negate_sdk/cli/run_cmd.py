@@ -83,7 +83,8 @@ from negate_sdk.cli._common import parse_params
     type=click.Path(file_okay=False),
     help="Feature store (default $NEGATE_CACHE_DIR or the user cache).",
 )
-@click.option("--no-cache", is_flag=True, help="Keep features in memory only.")
+@click.option("--no-cache", is_flag=True, help="Keep features in memory only (and refit every detector).")
+@click.option("--refit", is_flag=True, help="Refit detectors even when an identical fit is cached.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run_command(**options) -> None:
     """Train and score detectors on datasets: metrics with 95% intervals, results.json, predictions.parquet,
@@ -116,6 +117,7 @@ def run_command(**options) -> None:
         n_jobs=options["jobs"],
         cache_dir=options["cache_dir"],
         use_cache=not options["no_cache"],
+        refit=options["refit"],
         executor=options["executor"],
         ray_address=options["ray_address"],
     )

@@ -37,7 +37,7 @@ from negate_sdk.cli._common import emit, parse_params
 @click.option("--json", "as_json", is_flag=True, help="Print the detector card summary as JSON.")
 def train_command(**options) -> None:
     """Train a detector and save it (calibration and thresholds from validation carved from training)."""
-    from negate_sdk.bench.runner import RunConfig, detector_specs, readable
+    from negate_sdk.bench.runner import RunConfig, detector_specs, readable, seed_detector
     from negate_sdk.cli._progress import stage_progress
     from negate_sdk.detector import Detector
     from negate_sdk.features import extract_features
@@ -56,8 +56,7 @@ def train_command(**options) -> None:
     (spec,) = detector_specs(config)
     detector = spec.build()
     try:
-        if "random_state" in detector.get_params(deep=False):
-            detector.set_params(random_state=options["seed"])
+        seed_detector(detector, options["seed"])
         if options["params"]:
             detector.set_params(**parse_params(options["params"]))
         manifest = resolve_dataset(options["dataset"], data_dir=options["data_dir"])

@@ -26,9 +26,9 @@ normalised tensor), is finite for any image (constant, 1 px, huge) and is docume
 import negate_sdk
 
 extractor = negate_sdk.create_extractor("handcrafted")
-X = extractor.transform(samples)               # (n_samples, {{n_features}}) float32
-names = extractor.get_feature_names_out()      # "spectral__band_0_share", ...
-X = extractor.transform(samples, n_jobs=-1)    # process pool; equal to the serial result
+X = extractor.transform(samples)  # (n_samples, {{n_features}}) float32
+names = extractor.get_feature_names_out()  # "spectral__band_0_share", ...
+X = extractor.transform(samples, n_jobs=-1)  # process pool; equal to the serial result
 ```
 
 For large collections, `negate_handcrafted.parallel.transform_parallel(extractor, samples, n_jobs,
