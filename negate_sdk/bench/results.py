@@ -49,8 +49,15 @@ def group_metrics(
     """
     condition = rows["condition"]
     clean = condition == "clean"
+    computed: dict[bytes, dict[str, Any]] = {}  # one source, one generator: groups often equal overall
 
     def metrics(mask: np.ndarray) -> dict[str, Any]:
+        key = np.packbits(mask).tobytes()
+        if key not in computed:
+            computed[key] = _metrics(mask)
+        return computed[key]
+
+    def _metrics(mask: np.ndarray) -> dict[str, Any]:
         verdict = rows["verdict"][mask]
         return compute_metrics(
             rows["label"][mask],
