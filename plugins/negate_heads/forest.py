@@ -14,8 +14,8 @@ from negate_sdk.artifacts import load_skops, save_skops
 class RandomForestHead(Head):
     """A random forest of ``n_estimators`` trees; deterministic for a given ``random_state``.
 
-    Trees are grown on every core by default: each tree's seed is drawn up front, so the forest is the
-    same whatever ``n_jobs`` is.
+    Trees are grown on every core by default (each tree's seed is drawn up front, so the forest is the
+    same whatever ``n_jobs`` is); predictions use one thread, so they are identical to the bit.
     """
 
     name = "random_forest"
@@ -52,6 +52,9 @@ class RandomForestHead(Head):
             random_state=self.random_state,
             n_jobs=self.n_jobs,
         ).fit(X, y)
+        # Prediction sums tree outputs; threads would add them in a varying order (last-bit differences),
+        # so predictions run on one thread and are reproducible to the bit.
+        self.model_.set_params(n_jobs=1)
         return self
 
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
