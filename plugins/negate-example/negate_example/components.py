@@ -64,9 +64,14 @@ class ColourLogisticDetector(ParamsMixin):
         """``(n_samples,)`` labels at ``threshold``."""
         return (self.predict_proba(samples)[:, 1] >= self.threshold).astype(np.int64)
 
+    @property
+    def thresholds(self) -> Thresholds:
+        """One threshold for all three decision points (no UNCERTAIN band); the harness reads it."""
+        return Thresholds(self.threshold, self.threshold, self.threshold)
+
     def verdicts(self, samples: Sequence[Sample]) -> list[Verdict]:
         """SYNTHETIC at or above ``threshold``, GENUINE below (no UNCERTAIN band)."""
-        t = Thresholds(self.threshold, self.threshold, self.threshold)
+        t = self.thresholds
         scores = self.predict_proba(samples)[:, 1]
         return [
             Verdict(float(s), t.label(s), t.t_genuine, t.t_synthetic, sample_id=sample.id)
