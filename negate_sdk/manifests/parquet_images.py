@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -109,38 +110,19 @@ def clear_cache() -> None:
 class ParquetRowSample(Sample):
     """A :class:`negate_sdk.Sample` whose bytes are one row of a Parquet file, read on first use.
 
-    :meth:`release` drops the bytes and pixels (they are read again when needed); pickling carries only the
-    root, the locator and the labels, so the sample can cross process boundaries.
+    The row is read through the base class's ``loader``, so :meth:`release` drops the bytes and pixels
+    (they are read again when needed) and pickling carries only the root, the locator and the labels.
     """
 
     def __init__(self, id: str, *, root: str, locator: str, column: str = "image", **fields: Any) -> None:
-        super().__init__(id, data=b"\0", **fields)  # a placeholder: the base class needs a byte source
-        self._data = None
+        split_locator(locator)  # fail early on a malformed locator
+        super().__init__(id, loader=partial(read_image_bytes, str(root), locator, column), **fields)
         self.root = str(root)
         self.locator = locator
         self.column = column
-        split_locator(locator)  # fail early on a malformed locator
-
-    @property
-    def data(self) -> bytes:
-        """The encoded image bytes, read from the Parquet row on first use."""
-        if self._data is None:
-            self._data = read_image_bytes(self.root, self.locator, self.column)
-        return self._data
-
-    def release(self) -> None:
-        """Drop cached bytes and pixels (kept: id, hash, labels)."""
-        self._data = None
-        self._decoded = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe identity of the sample, with its root and locator."""
         data = super().to_dict()
         data.update(root=self.root, locator=self.locator)
         return data
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_data"] = None
-        state["_decoded"] = None
-        return state
