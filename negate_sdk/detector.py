@@ -31,7 +31,7 @@ from negate_sdk.api import (
     labels_of,
 )
 from negate_sdk.artifacts import ArtifactError, read_card, write_card
-from negate_sdk.calibration import calibrator_from_dict, choose_thresholds, make_calibrator
+from negate_sdk.calibration import calibrate_on_validation, calibrator_from_dict
 
 FeatureFn = Callable[[Sequence[Any], Sequence[Sample]], np.ndarray]
 
@@ -173,12 +173,9 @@ class Detector(ParamsMixin):
         train, val = stratified_split(y, self.validation_fraction, self.random_state)
         self.classifier_ = clone(_resolve(self.classifier, create_classifier)).fit(X[train], y[train])
         raw_val = self.classifier_.predict_proba(X[val])[:, 1]
-        self.calibrator_ = make_calibrator(self.calibration).fit(raw_val, y[val])
-        calibrated = self.calibrator_.transform(raw_val)
-        self.thresholds_ = choose_thresholds(
-            calibrated, y[val], target_fpr=self.target_fpr, target_miss=self.target_miss
+        self.calibrator_, self.thresholds_, self.validation_metrics_ = calibrate_on_validation(
+            raw_val, y[val], method=self.calibration, target_fpr=self.target_fpr, target_miss=self.target_miss
         )
-        self.validation_metrics_ = _validation_metrics(raw_val, calibrated, y[val], self.thresholds_)
         self.vetoes_ = [_resolve(v, create_veto) for v in self.vetoes]
         for veto in self.vetoes_:
             veto.fit([samples[i] for i in train], y[train])
@@ -358,24 +355,6 @@ class Detector(ParamsMixin):
                 f"{directory}: the installed extractors no longer produce the saved feature names"
             )
         return detector
-
-
-def _validation_metrics(
-    raw: np.ndarray, calibrated: np.ndarray, y: np.ndarray, t: Thresholds
-) -> dict[str, Any]:
-    from sklearn.metrics import roc_auc_score
-
-    real, synthetic = calibrated[y == 0], calibrated[y == 1]
-    return {
-        "n": len(y),
-        "auc": float(roc_auc_score(y, calibrated)) if len(set(y)) == 2 else None,
-        "brier_raw": float(np.mean((raw - y) ** 2)),
-        "brier": float(np.mean((calibrated - y) ** 2)),
-        "fpr_at_t_synthetic": float(np.mean(real >= t.t_synthetic)),
-        "miss_at_t_genuine": float(np.mean(synthetic < t.t_genuine)),
-        "uncertain_rate": float(np.mean((calibrated >= t.t_genuine) & (calibrated < t.t_synthetic))),
-        "accuracy": float(np.mean((calibrated >= t.t_decision) == y)),
-    }
 
 
 def _plugin_versions() -> dict[str, str]:

@@ -23,8 +23,8 @@ import numpy as np
 
 from negate_sdk.api import Label, ParamsMixin, Sample, Thresholds, Verdict, labels_of
 from negate_sdk.artifacts import ArtifactError, read_card, write_card
-from negate_sdk.calibration import calibrator_from_dict, choose_thresholds, make_calibrator
-from negate_sdk.detector import _validation_metrics, stratified_split
+from negate_sdk.calibration import calibrate_on_validation, calibrator_from_dict
+from negate_sdk.detector import stratified_split
 from negate_timm.preprocess import ViewSpec
 from negate_trainable.images import Augmentation, ImageBank, square_view
 from negate_trainable.progress import ProgressFn, Reporter
@@ -158,12 +158,9 @@ class TrainableDetector(ParamsMixin):
             bank = ImageBank(samples, lambda pixels: square_view(pixels, spec), spec.size, reporter)
             result = self._train(bank, y, train, val, groups, reporter, checkpoint)
             raw_val = self._raw_scores(bank.get(val))
-        self.calibrator_ = make_calibrator(self.calibration).fit(raw_val, y[val])
-        calibrated = self.calibrator_.transform(raw_val)
-        self.thresholds_ = choose_thresholds(
-            calibrated, y[val], target_fpr=float(self.target_fpr), target_miss=float(self.target_miss)
+        self.calibrator_, self.thresholds_, self.validation_metrics_ = calibrate_on_validation(
+            raw_val, y[val], method=self.calibration, target_fpr=self.target_fpr, target_miss=self.target_miss
         )
-        self.validation_metrics_ = _validation_metrics(raw_val, calibrated, y[val], self.thresholds_)
         self.training_info_ = {
             "n_train": len(train),
             "n_validation": len(val),
