@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from negate_sdk.cli._common import emit
-from negate_sdk.cli._progress import stage_progress
+from negate_sdk.progress import stage_progress
 
 # In folders only files with these extensions are checked; a file named on the command line always is.
 IMAGE_SUFFIXES = {

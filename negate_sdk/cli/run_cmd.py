@@ -94,7 +94,7 @@ def run_command(**options) -> None:
     from negate_sdk.bench.report import build_report
     from negate_sdk.bench.results import read_results
     from negate_sdk.bench.runner import RunConfig, run
-    from negate_sdk.cli._progress import stage_progress
+    from negate_sdk.progress import stage_progress
 
     config = RunConfig(
         datasets=list(options["datasets"]),

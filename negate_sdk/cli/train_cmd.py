@@ -38,10 +38,10 @@ from negate_sdk.cli._common import emit, parse_params
 def train_command(**options) -> None:
     """Train a detector and save it (calibration and thresholds from validation carved from training)."""
     from negate_sdk.bench.runner import RunConfig, detector_specs, readable, seed_detector
-    from negate_sdk.cli._progress import stage_progress
     from negate_sdk.detector import Detector
     from negate_sdk.features import extract_features
     from negate_sdk.manifests import resolve_dataset
+    from negate_sdk.progress import stage_progress
     from negate_sdk.store import FeatureStore, MemoryFeatureStore
 
     if bool(options["detector"]) == bool(options["extractors"]):

@@ -63,8 +63,8 @@ def train_veto_command(**options) -> None:
     import numpy as np
 
     from negate_sdk.bench.runner import readable
-    from negate_sdk.cli._progress import stage_progress
     from negate_sdk.manifests.resolve import parse_label_dirs, resolve_dataset
+    from negate_sdk.progress import stage_progress
     from negate_sdk.registry import create_veto
 
     veto = create_veto(options["veto"])

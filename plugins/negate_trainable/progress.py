@@ -23,7 +23,6 @@ class Reporter:
         self.progress = progress
         self.verbose = verbose
         self._bars: Any = None
-        self._tasks: dict[str, Any] = {}
         self._console: Any = None
 
     def __enter__(self) -> Reporter:
@@ -32,43 +31,22 @@ class Reporter:
 
             self._console = Console(stderr=True)
         if self.progress is None and self.verbose:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from negate_sdk.progress import stage_progress
 
-            self._bars = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                console=self._console,
-            )
-            self._bars.__enter__()
+            self._bars = stage_progress()
+            self.progress = self._bars.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._bars is not None:
             self._bars.__exit__(*exc)
             self._bars = None
-            self._tasks.clear()
+            self.progress = None
 
     def __call__(self, stage: str, advance: int, total: int) -> None:
         """Advance ``stage`` by ``advance`` of ``total`` units."""
         if self.progress is not None:
             self.progress(stage, advance, total)
-            return
-        if self._bars is None:
-            return
-        if stage not in self._tasks:
-            self._tasks[stage] = self._bars.add_task(stage, total=max(total, 1))
-        self._bars.update(self._tasks[stage], advance=advance)
 
     def log(self, message: str) -> None:
         """Print one line to stderr (when verbose)."""

@@ -1,4 +1,6 @@
-"""Rich progress bars (on stderr, so ``--json`` output on stdout stays clean)."""
+"""Rich progress bars for long work, on stderr (so `--json` output on stdout stays clean), or one line per
+finished stage when stderr is a log rather than a terminal.
+"""
 
 from __future__ import annotations
 
