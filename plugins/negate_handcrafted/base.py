@@ -48,9 +48,11 @@ class HandcraftedExtractor(BaseExtractor):
     def __init__(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.max_pixels = max_pixels
 
+    feature_table: ClassVar[list[Feature]] = []  # each family module's documented FEATURES table
+
     def feature_specs(self) -> list[Feature]:
         """The documented features, in column order."""
-        raise NotImplementedError
+        return list(self.feature_table)
 
     def compute(self, ctx: AnalysisContext) -> list[float] | np.ndarray:
         """One value per feature of :meth:`feature_specs`, in that order, read from ``ctx``."""

@@ -118,9 +118,7 @@ class ColourExtractor(HandcraftedExtractor):
     version = "1"
     summary = __doc__.splitlines()[0]
 
-    def feature_specs(self) -> list[Feature]:
-        """See the module's ``FEATURES``."""
-        return FEATURES
+    feature_table = FEATURES
 
     def compute(self, ctx: AnalysisContext) -> list[float]:
         """Colour features of one image context."""

@@ -130,9 +130,7 @@ class GaborExtractor(HandcraftedExtractor):
     version = "1"
     summary = __doc__.splitlines()[0]
 
-    def feature_specs(self) -> list[Feature]:
-        """See the module's ``FEATURES``."""
-        return FEATURES
+    feature_table = FEATURES
 
     def compute(self, ctx: AnalysisContext) -> list[float]:
         """Gabor features of one image context (on its detail crop)."""

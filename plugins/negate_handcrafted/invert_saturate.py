@@ -90,9 +90,7 @@ class InvertSaturateExtractor(HandcraftedExtractor):
         self.max_pixels = max_pixels
         self.saturation_factor = saturation_factor
 
-    def feature_specs(self) -> list[Feature]:
-        """See the module's ``FEATURES``."""
-        return FEATURES
+    feature_table = FEATURES
 
     def compute(self, ctx: AnalysisContext) -> list[float]:
         """Invert-saturate features of one image context."""

@@ -157,9 +157,7 @@ class ResidualExtractor(HandcraftedExtractor):
     version = "1"
     summary = __doc__.splitlines()[0]
 
-    def feature_specs(self) -> list[Feature]:
-        """See the module's ``FEATURES``."""
-        return FEATURES
+    feature_table = FEATURES
 
     def compute(self, ctx: AnalysisContext) -> list[float]:
         """Residual features of one image context (on its detail crop)."""

@@ -216,9 +216,7 @@ class TextureExtractor(HandcraftedExtractor):
     version = "1"
     summary = __doc__.splitlines()[0]
 
-    def feature_specs(self) -> list[Feature]:
-        """See the module's ``FEATURES``."""
-        return FEATURES
+    feature_table = FEATURES
 
     def compute(self, ctx: AnalysisContext) -> list[float]:
         """Texture features: GLCM on a grid over the working crop, HOG on the detail crop."""
