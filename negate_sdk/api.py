@@ -327,6 +327,25 @@ def _check_pixels(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
+def partition_readable(
+    samples: Sequence[Sample], *, release: bool = False
+) -> tuple[list[int], dict[int, str]]:
+    """Decode each sample: positions of those that decode, and ``{position: one-line reason}`` for the rest.
+
+    A batch never stops on a bad file. With ``release`` the pixels are dropped again afterwards.
+    """
+    readable, failures = [], {}
+    for i, sample in enumerate(samples):
+        try:
+            sample.decode()
+            readable.append(i)
+        except imaging.ImageError as err:
+            failures[i] = str(err)
+        if release:
+            sample.release()
+    return readable, failures
+
+
 def labels_of(samples: Sequence[Sample]) -> np.ndarray:
     """``(n_samples,)`` int labels of samples that all carry one; ValueError naming the first that doesn't."""
     missing = [s.id for s in samples if s.label is None]

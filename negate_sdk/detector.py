@@ -29,6 +29,7 @@ from negate_sdk.api import (
     VetoDecision,
     VetoEffect,
     labels_of,
+    partition_readable,
 )
 from negate_sdk.artifacts import ArtifactError, read_card, write_card
 from negate_sdk.calibration import calibrate_on_validation, calibrator_from_dict
@@ -222,13 +223,7 @@ class Detector(ParamsMixin):
         self._check_fitted()
         readable, errors = list(range(len(samples))), {}
         if features is None:  # precomputed features mean the images were read already
-            readable = []
-            for i, sample in enumerate(samples):
-                try:
-                    sample.decode()
-                    readable.append(i)
-                except ValueError as err:
-                    errors[i] = str(err)
+            readable, errors = partition_readable(samples)
         good = [samples[i] for i in readable]
         X = (
             None

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from negate_sdk.api import Sample
+from negate_sdk.api import Sample, partition_readable
 from negate_sdk.imaging import ImageError
 from negate_sdk.store import FeatureStore, MemoryFeatureStore
 
@@ -33,17 +33,6 @@ class FeatureMatrix:
     failures: dict[int, str] = field(default_factory=dict)  # input index -> one-line reason
 
 
-def _readable(samples: Sequence[Sample]) -> tuple[list[int], dict[int, str]]:
-    good, failures = [], {}
-    for i, sample in enumerate(samples):
-        try:
-            sample.decode()
-            good.append(i)
-        except ImageError as err:
-            failures[i] = str(err)
-    return good, failures
-
-
 def transform_chunk(
     extractor: Any, samples: Sequence[Sample]
 ) -> tuple[np.ndarray | None, list[int], dict[int, str]]:
@@ -51,7 +40,7 @@ def transform_chunk(
 
     Undecodable samples are left out with their one-line reason; every sample's pixels are released.
     """
-    good, failures = _readable(samples)
+    good, failures = partition_readable(samples)
     X = extractor.transform([samples[i] for i in good]) if good else None
     for sample in samples:
         sample.release()

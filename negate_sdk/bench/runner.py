@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from negate_sdk.api import Label, Sample
+from negate_sdk.api import Label, Sample, partition_readable
 from negate_sdk.bench import protocols
 from negate_sdk.bench.clip_bias import clip_bias
 from negate_sdk.bench.model_cache import ModelCache, fit_key
@@ -482,18 +482,9 @@ def _aligned(records: list[dict[str, Any]], detector: str, fold: str) -> list[di
 
 
 def readable(samples: Sequence[Sample]) -> tuple[list[Sample], dict[str, str]]:
-    """Samples that decode, and the one-line reasons of those that do not (pixels released)."""
-    from negate_sdk.imaging import ImageError
-
-    kept, failures = [], {}
-    for sample in samples:
-        try:
-            sample.decode()
-            kept.append(sample)
-        except ImageError as err:
-            failures[sample.id] = str(err)
-        sample.release()
-    return kept, failures
+    """Samples that decode, and the one-line reasons of those that do not by id (pixels released)."""
+    positions, failures = partition_readable(samples, release=True)
+    return [samples[i] for i in positions], {samples[i].id: reason for i, reason in failures.items()}
 
 
 def _record(

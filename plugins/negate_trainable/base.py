@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from negate_sdk.api import Label, ParamsMixin, Sample, Thresholds, Verdict, labels_of
+from negate_sdk.api import Label, ParamsMixin, Sample, Thresholds, Verdict, labels_of, partition_readable
 from negate_sdk.artifacts import ArtifactError, read_card, write_card
 from negate_sdk.calibration import calibrate_on_validation, calibrator_from_dict
 from negate_sdk.detector import stratified_split
@@ -219,13 +219,7 @@ class TrainableDetector(ParamsMixin):
     def verdicts(self, samples: Sequence[Sample]) -> list[Verdict]:
         """One :class:`Verdict` per sample; an unreadable image gets ``error`` set instead of a score."""
         self._check_fitted()
-        readable, errors = [], {}
-        for i, sample in enumerate(samples):
-            try:
-                sample.decode()
-                readable.append(i)
-            except ValueError as err:
-                errors[i] = str(err)
+        readable, errors = partition_readable(samples)
         scores = self.predict_proba([samples[i] for i in readable])[:, 1] if readable else np.empty(0)
         by_index = dict(zip(readable, scores))
         t = self.thresholds_
