@@ -174,7 +174,8 @@ def check_detector(
             )
             assert verdict.label == expected, f"label {verdict.label} inconsistent with score {score}"
     one_by_one = np.vstack([detector.predict_proba([s]) for s in samples])
-    np.testing.assert_allclose(one_by_one, proba, rtol=1e-5, atol=1e-7, err_msg="batch != one-at-a-time")
+    # float32 networks may pick other kernels per batch size: equal to float32 accuracy, not bitwise
+    np.testing.assert_allclose(one_by_one, proba, rtol=1e-4, atol=1e-6, err_msg="batch != one-at-a-time")
     path = Path(directory)
     detector.save(path)
     loaded = load_detector(path)

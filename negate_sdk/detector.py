@@ -33,32 +33,9 @@ from negate_sdk.api import (
 )
 from negate_sdk.artifacts import ArtifactError, read_card, write_card
 from negate_sdk.calibration import calibrate_on_validation, calibrator_from_dict
+from negate_sdk.splits import stratified_split
 
 FeatureFn = Callable[[Sequence[Any], Sequence[Sample]], np.ndarray]
-
-
-def stratified_split(
-    y: np.ndarray, fraction: float, seed: int, strata: Sequence[Any] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded ``(train, validation)`` index arrays holding ``fraction`` of each stratum in validation.
-
-    Strata default to the labels; pass e.g. ``(label, source, generator)`` tuples to balance those too.
-    Every stratum with at least two members contributes at least one image to each side.
-    """
-    keys = list(y) if strata is None else list(strata)
-    rng = np.random.default_rng(seed)
-    groups: dict[Any, list[int]] = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    train, val = [], []
-    for key in sorted(groups, key=repr):
-        idx = rng.permutation(np.array(groups[key]))
-        n_val = round(fraction * len(idx))
-        if len(idx) >= 2:
-            n_val = min(max(n_val, 1), len(idx) - 1)
-        val.extend(idx[:n_val])
-        train.extend(idx[n_val:])
-    return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(val, dtype=np.int64))
 
 
 def _resolve(value: Any, create: Callable[..., Any]) -> Any:

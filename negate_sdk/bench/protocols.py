@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from negate_sdk.detector import stratified_split
 from negate_sdk.manifests import Manifest
+from negate_sdk.splits import stratified_split
 
 PROTOCOLS = ("train-test", "leave-one-generator-out")
 

@@ -24,7 +24,7 @@ import numpy as np
 from negate_sdk.api import Label, ParamsMixin, Sample, Thresholds, Verdict, labels_of, partition_readable
 from negate_sdk.artifacts import ArtifactError, read_card, write_card
 from negate_sdk.calibration import calibrate_on_validation, calibrator_from_dict
-from negate_sdk.detector import stratified_split
+from negate_sdk.splits import stratified_split
 from negate_timm.preprocess import ViewSpec
 from negate_trainable.images import Augmentation, ImageBank, square_view
 from negate_trainable.progress import ProgressFn, Reporter

@@ -239,8 +239,8 @@ class IllustrationVeto(BaseVeto):
         from scipy.special import expit
         from sklearn.metrics import roc_auc_score
 
-        from negate_sdk.detector import stratified_split
         from negate_sdk.devices import resolve_device
+        from negate_sdk.splits import stratified_split
 
         samples = list(samples)
         # The training machinery of negate_trainable is needed to train only, never to decide.
