@@ -116,7 +116,7 @@ def main() -> None:
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("handcrafted features", total=len(samples))
         X = transform_parallel(
-            extractor, samples, n_jobs=args.n_jobs, progress=lambda n: progress.advance(task, n)
+            extractor, samples, n_jobs=args.n_jobs, progress=lambda stage, n, total: progress.advance(task, n)
         )
     elapsed = time.perf_counter() - start
     console.print(f"extracted {X.shape[1]} features from {len(samples)} images in {elapsed:.0f} s")

@@ -25,8 +25,8 @@ import numpy as np
 from PIL import Image
 
 from negate_sdk import Sample
+from negate_sdk.catalog import create_extractor
 from negate_sdk.features import FeatureMatrix, extract_features
-from negate_sdk.registry import create_extractor
 from negate_sdk.store import FeatureStore
 
 

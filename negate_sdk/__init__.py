@@ -8,11 +8,10 @@ name::
     extractor = negate_sdk.create_extractor("example_colour_moments")
     X = extractor.transform([negate_sdk.Sample.from_path("photo.jpg")])   # (1, n_features) float32
     negate_sdk.list_detectors("clip_*")
+    detector = negate_sdk.Detector(extractors=["spectral"], classifier="logistic")  # a composite detector
 
 Importing this package never imports torch.
 """
-
-from importlib.metadata import PackageNotFoundError, version
 
 from negate_sdk.api import (
     REAL,
@@ -20,7 +19,7 @@ from negate_sdk.api import (
     BaseExtractor,
     BaseVeto,
     Classifier,
-    Detector,
+    DetectorProtocol,
     Extractor,
     Label,
     ParamsMixin,
@@ -32,14 +31,7 @@ from negate_sdk.api import (
     VetoEffect,
     WeightsCfg,
 )
-from negate_sdk.hookspecs import hookimpl
-from negate_sdk.imaging import ImageError
-from negate_sdk.registry import (
-    Entry,
-    MissingDependencyError,
-    Registry,
-    RegistryError,
-    UnknownNameError,
+from negate_sdk.catalog import (
     create_classifier,
     create_dataset,
     create_detector,
@@ -49,6 +41,7 @@ from negate_sdk.registry import (
     get_dataset,
     get_detector,
     get_extractor,
+    get_registry,
     get_veto,
     is_classifier,
     is_dataset,
@@ -61,19 +54,21 @@ from negate_sdk.registry import (
     list_extractors,
     list_vetoes,
 )
-
-try:
-    __version__ = version("negate-sdk")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
+from negate_sdk.detectors import BaseDetector, Detector, TrainableDetector, load_detector
+from negate_sdk.hookspecs import hookimpl
+from negate_sdk.imaging import ImageError
+from negate_sdk.registry import Entry, MissingDependencyError, Registry, RegistryError, UnknownNameError
+from negate_sdk.version import __version__
 
 __all__ = [
     "REAL",
     "SYNTHETIC",
+    "BaseDetector",
     "BaseExtractor",
     "BaseVeto",
     "Classifier",
     "Detector",
+    "DetectorProtocol",
     "Entry",
     "Extractor",
     "ImageError",
@@ -84,6 +79,7 @@ __all__ = [
     "RegistryError",
     "Sample",
     "Thresholds",
+    "TrainableDetector",
     "UnknownNameError",
     "Verdict",
     "Veto",
@@ -100,6 +96,7 @@ __all__ = [
     "get_dataset",
     "get_detector",
     "get_extractor",
+    "get_registry",
     "get_veto",
     "hookimpl",
     "is_classifier",
@@ -112,4 +109,5 @@ __all__ = [
     "list_detectors",
     "list_extractors",
     "list_vetoes",
+    "load_detector",
 ]

@@ -1,18 +1,29 @@
-"""Detector artifacts: a JSON card plus weight files in safe formats, never pickle.
+"""Detector artifacts: a JSON card plus weight files in safe formats, never pickle; outputs written whole.
 
 A saved detector is a folder holding ``detector.json`` (the card) and the weight files the card lists,
 each with its sha256. Loading refuses a folder whose card is missing or foreign, whose listed files are
-missing or altered, or which holds any file the card does not list (a planted pickle, say). The card
-names the detector by its registry name; the class is found through the registry, never imported from
-a path written in the card, so a card from a stranger cannot make the loader import arbitrary code.
+missing, altered, not regular files (links, FIFOs, devices) or not plain names inside the folder, or which
+holds any file the card does not list (a planted pickle, say). The card names the detector by its registry
+name; the class is found through the registry (:func:`negate_sdk.detectors.load_detector`), never imported
+from a path written in the card, so a card from a stranger cannot make the loader import arbitrary code.
+
+Outputs appear whole or not at all: a file through a temporary name and a rename
+(:func:`atomic_write_bytes`), a folder (a saved detector, a run's results) through a staging folder beside
+it (:func:`staging_folder`) published by renames (:func:`publish_folder`). Nothing the SDK did not write
+is ever deleted: a folder is replaced only when it holds the SDK's own output and nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
+import stat
 import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +31,8 @@ CARD_NAME = "detector.json"
 CARD_FORMAT = "negate-detector"
 CARD_FORMAT_VERSION = 1
 SAFE_SUFFIXES = (".json", ".safetensors", ".ubj", ".txt", ".skops")
+MAX_CARD_BYTES = 16 << 20  # a card is parameters, thresholds and feature names: megabytes at most
+MAX_WEIGHTS_BYTES = 8 << 30  # no detector file here comes near; a bound keeps /dev/zero-like tricks out
 # Types a .skops file may hold beyond skops' own trusted defaults. Anything else is refused on load.
 SKOPS_ALLOWED = frozenset({"sklearn.tree._tree.Tree"})
 
@@ -37,8 +50,17 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written.
+
+    The file gets the permissions any new file would (``0o666`` less the umask), not mkstemp's 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -47,11 +69,101 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def staging_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """A new hidden folder beside ``target`` to write an output into; removed on exit if still there.
+
+    Publish it with :func:`publish_folder` inside the block. On any failure the staging folder (only ever
+    written by the SDK) is removed and ``target`` is untouched.
+    """
+    target = Path(target).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())
+    try:
+        yield staging
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def detector_files(folder: Path) -> set[str] | None:
+    """The names a saved detector in ``folder`` owns (its card and listed files), or None if it is none."""
+    try:
+        card = json.loads((folder / CARD_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        return None
+    listed = card.get("files", {})
+    return {CARD_NAME, *(str(n) for n in listed)} if isinstance(listed, dict) else None
+
+
+def check_replaceable(
+    target: str | os.PathLike[str],
+    owned: Callable[[Path], set[str] | None] = detector_files,
+    what: str = "a saved detector",
+) -> None:
+    """Refuse (:class:`ArtifactError`, one line) a ``target`` an output may not replace.
+
+    ``target`` may be absent, an empty folder, or a folder whose every non-hidden entry ``owned(target)``
+    names (the SDK wrote them all). Call it before long work, so a bad ``--out`` fails at once.
+    """
+    target = Path(target).absolute()
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise ArtifactError(f"{target}: exists and is not a folder; choose another output folder")
+    visible = {e.name for e in target.iterdir() if not e.name.startswith(".")} if target.is_dir() else set()
+    if not visible:
+        return
+    names = owned(target)
+    if names is None or not visible <= names:
+        foreign = sorted(visible - (names or set()))
+        shown = ", ".join(foreign[:3]) + (" …" if len(foreign) > 3 else "")
+        raise ArtifactError(
+            f"{target}: not empty and not {what} ({len(foreign)} other file(s): {shown}); "
+            "nothing was written: choose an empty or new folder"
+        )
+
+
+def publish_folder(
+    staging: Path,
+    target: str | os.PathLike[str],
+    owned: Callable[[Path], set[str] | None] = detector_files,
+    what: str = "a saved detector",
+) -> Path:
+    """Move the finished ``staging`` folder to ``target`` by renames, replacing only the SDK's own output.
+
+    ``target`` must pass :func:`check_replaceable`; its hidden entries (``.git``, ``.DS_Store`` …) are
+    carried into the new folder. The old output is moved aside first and restored if the new one cannot be
+    put in place, so ``target`` holds the old output or the new one, whole, whenever a reader looks.
+    """
+    target = Path(target).absolute()
+    check_replaceable(target, owned, what)
+    if not target.exists() or not any(target.iterdir()):
+        if target.is_dir():
+            target.rmdir()
+        os.rename(staging, target)
+        return target
+    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    os.rename(target, old)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    for entry in old.iterdir():  # the user's hidden entries come along; the SDK's old files go
+        if entry.name.startswith(".") and not (target / entry.name).exists():
+            os.rename(entry, target / entry.name)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
 def write_card(directory: str | os.PathLike[str], card: dict[str, Any]) -> Path:
@@ -68,7 +180,7 @@ def write_card(directory: str | os.PathLike[str], card: dict[str, Any]) -> Path:
     for path in sorted(directory.iterdir()):
         if path.name == CARD_NAME or path.name.startswith("."):
             continue
-        if path.suffix not in SAFE_SUFFIXES or not path.is_file():
+        if path.suffix not in SAFE_SUFFIXES or not stat.S_ISREG(path.lstat().st_mode):
             raise ValueError(
                 f"refusing to save {path.name}: weights must be one of {', '.join(SAFE_SUFFIXES)}"
             )
@@ -94,10 +206,13 @@ def read_card(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise ArtifactError(f"{directory}: not a folder (a saved detector is a folder with {CARD_NAME})")
     if not card_path.is_file():
         raise ArtifactError(f"{directory}: no {CARD_NAME}; not a saved negate detector")
+    _check_regular(card_path, MAX_CARD_BYTES)
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ArtifactError(f"{card_path}: not valid JSON ({err})") from None
+    except RecursionError:
+        raise ArtifactError(f"{card_path}: JSON nested too deeply to be a detector card") from None
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise ArtifactError(f"{card_path}: not a negate detector card (format is not '{CARD_FORMAT}')")
     if card.get("format_version") != CARD_FORMAT_VERSION:
@@ -106,6 +221,8 @@ def read_card(directory: str | os.PathLike[str]) -> dict[str, Any]:
             f"(this negate-sdk reads version {CARD_FORMAT_VERSION})"
         )
     listed = card.get("files", {})
+    if not isinstance(listed, dict) or not all(isinstance(v, str) for v in listed.values()):
+        raise ArtifactError(f"{card_path}: 'files' must map file names to sha256 strings")
     for path in sorted(directory.iterdir()):
         if path.name == CARD_NAME or path.name.startswith("."):
             continue
@@ -115,15 +232,52 @@ def read_card(directory: str | os.PathLike[str]) -> dict[str, Any]:
             )
     for name, digest in listed.items():
         path = directory / name
-        if Path(name).name != name or Path(name).suffix not in SAFE_SUFFIXES:
-            raise ArtifactError(f"{card_path}: refusing to load: unsafe file entry '{name}'")
-        if not path.is_file():
+        if not is_plain_name(name) or Path(name).suffix not in SAFE_SUFFIXES:
+            raise ArtifactError(f"{card_path}: refusing to load: unsafe file entry {name!r}")
+        if not path.exists() and not path.is_symlink():
             raise ArtifactError(f"{directory}: file '{name}' listed in the card is missing")
+        _check_regular(path, MAX_WEIGHTS_BYTES)
         if file_sha256(path) != digest:
             raise ArtifactError(
                 f"{directory}: file '{name}' does not match its sha256 in the card (altered?)"
             )
     return card
+
+
+def is_plain_name(name: Any) -> bool:
+    """True for a file name with no folder part: not empty, no separators, not '.' or '..', no NUL."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not any(c in name for c in "/\\\x00")
+        and Path(name).name == name
+    )
+
+
+def _check_regular(path: Path, max_bytes: int) -> None:
+    """Refuse anything but a regular file (no link, FIFO, device) of at most ``max_bytes``; opens nothing."""
+    try:
+        info = path.lstat()
+    except OSError as err:
+        raise ArtifactError(f"{path}: cannot read ({err.strerror or err})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ArtifactError(f"{path}: not a regular file (links, FIFOs and devices are refused)")
+    if info.st_size > max_bytes:
+        raise ArtifactError(f"{path}: {info.st_size} bytes, over the {max_bytes} byte limit")
+
+
+def artifact_path(directory: str | os.PathLike[str], name: Any) -> Path:
+    """The verified file ``name`` of a saved detector folder: a plain name of a regular file inside it.
+
+    Loaders call this for every file name a card's state mentions, so a card cannot point outside its
+    folder (``/tmp/x``, ``../x``) or at a FIFO or device.
+    """
+    directory = Path(directory)
+    if not is_plain_name(name):
+        raise ArtifactError(f"{directory}: refusing file entry {name!r} (not a plain file name)")
+    path = directory / name
+    _check_regular(path, MAX_WEIGHTS_BYTES)
+    return path
 
 
 def save_skops(path: Path, obj: Any) -> str:
@@ -146,34 +300,3 @@ def load_skops(path: Path) -> Any:
     if refused:
         raise ArtifactError(f"{path.name}: refusing to load untrusted types {', '.join(refused)}")
     return sio.load(path, trusted=untrusted)
-
-
-def load_detector(directory: str | os.PathLike[str]) -> Any:
-    """Load a detector saved with ``save(directory)``: verify the folder, find the class by registry name.
-
-    Composite detectors (:class:`negate_sdk.detector.Detector`) are rebuilt from their components' registry
-    names; others by the ``load`` classmethod of the factory registered under the card's name.
-    """
-    from negate_sdk.registry import RegistryError, get_detector
-
-    card = read_card(directory)
-    if card.get("composite"):
-        from negate_sdk.detector import Detector
-
-        try:
-            return Detector.load(directory)
-        except RegistryError as err:
-            raise ArtifactError(
-                f"{directory}: cannot rebuild detector '{card.get('detector')}': {err}"
-            ) from None
-    name = card.get("detector")
-    if not isinstance(name, str):
-        raise ArtifactError(f"{directory}: the card does not name its detector")
-    try:
-        factory = get_detector(name).load()
-    except RegistryError as err:
-        raise ArtifactError(f"{directory}: cannot load detector '{name}': {err}") from None
-    loader = getattr(factory, "load", None)
-    if loader is None:
-        raise ArtifactError(f"{directory}: detector '{name}' has no loader (its factory has no 'load')")
-    return loader(directory)

@@ -145,7 +145,7 @@ def check_detector(
     detector: Any, directory: str | os.PathLike[str], samples: Sequence[Sample] | None = None
 ) -> None:
     """Detector contract: fit, probabilities, verdicts consistent with thresholds, save/load round trip."""
-    from negate_sdk.artifacts import load_detector
+    from negate_sdk.detectors import load_detector
 
     samples = list(samples or conformance_samples(12))
     check_params(detector)

@@ -31,16 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from negate_sdk.api import Sample
 from negate_sdk.features import (
     FeatureMatrix,
-    Progress,
     collect_features,
     extractor_meta,
     pending_samples,
     sample_hashes,
     transform_chunk,
 )
+from negate_sdk.progress import ProgressFn
+from negate_sdk.sample import Sample
 from negate_sdk.store import FeatureStore, MemoryFeatureStore
 
 MAX_RETRIES = 3  # restarts of a dead actor, and retries of the chunk it was working on
@@ -195,7 +195,7 @@ def _known_hash(sample: Sample) -> str | None:
 
 
 def cluster_hashes(
-    samples: Sequence[Sample], *, chunk_size: int = 128, progress: Progress | None = None
+    samples: Sequence[Sample], *, chunk_size: int = 128, progress: ProgressFn | None = None
 ) -> tuple[list[str | None], dict[int, str]]:
     """Like :func:`negate_sdk.features.sample_hashes`, with the unknown hashes computed on the cluster."""
     hashes: list[str | None] = [_known_hash(s) for s in samples]
@@ -227,7 +227,7 @@ def ray_extract_features(
     store: FeatureStore | MemoryFeatureStore | None = None,
     chunk_size: int = 128,
     address: str | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
 ) -> FeatureMatrix:
     """Features of every extractor for ``samples``, extracted on a Ray cluster; same result as local.
 

@@ -8,19 +8,21 @@ An image that cannot be decoded is recorded with its one-line reason and left ou
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from negate_sdk.api import Sample, partition_readable
 from negate_sdk.imaging import ImageError
+from negate_sdk.pool import ordered_map
+from negate_sdk.progress import ProgressFn
+from negate_sdk.sample import Sample, partition_readable
 from negate_sdk.store import FeatureStore, MemoryFeatureStore
 
-Progress = Callable[[str, int, int], None]  # (stage description, advance, total)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,15 +35,41 @@ class FeatureMatrix:
     failures: dict[int, str] = field(default_factory=dict)  # input index -> one-line reason
 
 
+def transform_isolated(
+    extractor: Any, samples: Sequence[Sample], positions: list[int], failures: dict[int, str]
+) -> tuple[np.ndarray | None, list[int]]:
+    """``extractor.transform`` of ``samples[positions]``; if the batch raises, image by image, so one image
+    that breaks the extractor costs only its own row (its one-line reason goes into ``failures``).
+
+    Returns ``(X (n_good, n_features) or None, good positions)``.
+    """
+    if not positions:
+        return None, []
+    try:
+        return extractor.transform([samples[i] for i in positions]), positions
+    except Exception as err:
+        logger.debug("%s failed on a batch (%s); retrying image by image", extractor.name, err)
+    rows, good = [], []
+    for i in positions:
+        try:
+            rows.append(extractor.transform([samples[i]]))
+            good.append(i)
+        except Exception as err:
+            text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            failures[i] = f"{extractor.name} failed: {type(err).__name__}" + (f": {text}" if text else "")
+    return (np.vstack(rows) if rows else None), good
+
+
 def transform_chunk(
     extractor: Any, samples: Sequence[Sample]
 ) -> tuple[np.ndarray | None, list[int], dict[int, str]]:
     """Decode and transform one chunk: ``(X (n_good, n_features) or None, good positions, failures)``.
 
-    Undecodable samples are left out with their one-line reason; every sample's pixels are released.
+    Undecodable samples, and samples the extractor fails on, are left out with their one-line reason;
+    every sample's pixels are released.
     """
-    good, failures = partition_readable(samples)
-    X = extractor.transform([samples[i] for i in good]) if good else None
+    readable, failures = partition_readable(samples)
+    X, good = transform_isolated(extractor, samples, readable, failures)
     for sample in samples:
         sample.release()
     return X, good, failures
@@ -112,7 +140,7 @@ def extract_features(
     store: FeatureStore | MemoryFeatureStore | None = None,
     chunk_size: int = 128,
     n_jobs: int = 1,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
 ) -> FeatureMatrix:
     """Features of every extractor for ``samples``, concatenated in extractor order.
 
@@ -144,15 +172,6 @@ def extract_features(
 
 def _run_chunks(extractor: Any, samples: Sequence[Sample], chunks: list[list[int]], n_jobs: int):
     """Yield ``(X, good, failures)`` per chunk, in order, from this process or a pool of ``n_jobs``."""
-    if n_jobs <= 1:
-        for chunk in chunks:
-            yield transform_chunk(extractor, [samples[i] for i in chunk])
-        return
-    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(transform_chunk, extractor, [samples[i] for i in chunk]))
-            if len(pending) >= 2 * n_jobs:  # bound the work in flight: memory stays flat
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    work = partial(transform_chunk, extractor)
+    yield from ordered_map(work, ([samples[i] for i in chunk] for chunk in chunks), n_jobs,
+                           preload=[type(extractor).__module__])  # fmt: skip

@@ -10,6 +10,9 @@ change what is loaded:
 ``NEGATE_DISABLE_PLUGIN_AUTOLOAD``
     When set to a non-empty value, third-party plugins are not loaded automatically: only the built-ins
     and those named in ``NEGATE_LOAD_PLUGINS``.
+``NEGATE_BLOCK_PLUGINS``
+    A comma-separated list of plugin (entry-point) or distribution names never to load, built-ins
+    included (as pytest's ``-p no:NAME``). A blocked plugin is listed as such by ``negate-bench plugins``.
 
 A plugin that fails to import, implements an unknown hook, or raises while registering is recorded
 with the reason (see :attr:`PluginHost.plugins`) and everything else keeps working.
@@ -37,6 +40,7 @@ ENTRY_POINT_GROUP = "negate"
 BUILTIN_DISTRIBUTION = "negate-sdk"
 ENV_LOAD_PLUGINS = "NEGATE_LOAD_PLUGINS"
 ENV_DISABLE_AUTOLOAD = "NEGATE_DISABLE_PLUGIN_AUTOLOAD"
+ENV_BLOCK_PLUGINS = "NEGATE_BLOCK_PLUGINS"
 REGISTER_HOOKS = {kind: f"negate_register_{PLURALS[kind]}" for kind in KINDS}
 
 
@@ -49,6 +53,7 @@ class PluginInfo:
     version: str | None = None
     module: str | None = None
     builtin: bool = False
+    blocked: bool = False
     hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -65,6 +70,7 @@ class PluginInfo:
             "distribution": self.distribution,
             "module": self.module,
             "builtin": self.builtin,
+            "blocked": self.blocked,
             "hooks": sorted(self.hooks),
             "error": self.error,
         }
@@ -95,15 +101,23 @@ class PluginHost:
         self.registries = {kind: Registry(kind) for kind in KINDS}
         self.plugins: dict[str, PluginInfo] = {}
         self._pending: list[str] = []
+        self._blocked: set[str] = set()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> PluginHost:
         """A host loaded from the ``negate`` entry points, honouring the environment variables."""
         environ = dict(os.environ if environ is None else environ)
         host = cls()
+        for name in _split_env_list(environ.get(ENV_BLOCK_PLUGINS, "")):
+            host.block(name)
         only = _split_env_list(environ[ENV_LOAD_PLUGINS]) if ENV_LOAD_PLUGINS in environ else None
         host.load_entrypoints(only=only, autoload=not environ.get(ENV_DISABLE_AUTOLOAD))
         return host
+
+    def block(self, name: str) -> None:
+        """Never load plugin ``name`` (an entry-point or distribution name) in this host."""
+        self.pm.set_blocked(name)
+        self._blocked.add(name)
 
     # -- discovery ---------------------------------------------------------------------------------
 
@@ -124,6 +138,12 @@ class PluginHost:
             dist_name, version = _distribution(ep)
             builtin = dist_name == BUILTIN_DISTRIBUTION
             names = {ep.name, dist_name}
+            if names & self._blocked:
+                found |= names & (wanted or set())
+                self.plugins.setdefault(
+                    ep.name, PluginInfo(ep.name, dist_name, version, ep.value, builtin, blocked=True)
+                )
+                continue
             if wanted is not None:
                 if not names & wanted:
                     continue

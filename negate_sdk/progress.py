@@ -1,11 +1,15 @@
-"""Rich progress bars for long work, on stderr (so `--json` output on stdout stays clean), or one line per
-finished stage when stderr is a log rather than a terminal.
+"""Progress of long work: one callback type, rich bars on stderr (so ``--json`` output on stdout stays
+clean), or one line per finished stage when stderr is a log rather than a terminal.
+
+Every long-running function takes ``progress: ProgressFn | None`` and calls ``progress(stage, advance,
+total)``; the CLI passes a :class:`StageProgress`. Components never import click.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -18,6 +22,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+ProgressFn = Callable[[str, int, int], None]  # (stage description, advance, total)
 
 
 class StageProgress:
@@ -75,3 +81,44 @@ def stage_progress(enabled: bool = True) -> Iterator[StageProgress]:
         progress.live.transient = True
     with progress:
         yield StageProgress(progress)
+
+
+class Reporter:
+    """Reports batches of named stages (``"saturate_cnn epoch 2/5"``) and one line per finished epoch.
+
+    With ``progress`` given, every update goes to it (the harness's bars); otherwise, when ``verbose``,
+    rich bars are drawn on stderr while the ``with`` block runs. ``log`` lines go to stderr when
+    ``verbose``.
+    """
+
+    def __init__(self, progress: ProgressFn | None = None, verbose: bool = True) -> None:
+        self.progress = progress
+        self.verbose = verbose
+        self._bars: Any = None
+        self._console: Any = None
+
+    def __enter__(self) -> Reporter:
+        if self.verbose:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+        if self.progress is None and self.verbose:
+            self._bars = stage_progress()
+            self.progress = self._bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bars is not None:
+            self._bars.__exit__(*exc)
+            self._bars = None
+            self.progress = None
+
+    def __call__(self, stage: str, advance: int, total: int) -> None:
+        """Advance ``stage`` by ``advance`` of ``total`` units."""
+        if self.progress is not None:
+            self.progress(stage, advance, total)
+
+    def log(self, message: str) -> None:
+        """Print one line to stderr (when verbose)."""
+        if self._console is not None:
+            self._console.print(message, highlight=False, markup=False, soft_wrap=True)

@@ -1,10 +1,14 @@
 """Registries: names mapped to factories, in the manner of timm's model registry.
 
 There is one :class:`Registry` per component kind (extractor, classifier, veto, detector, dataset).
-Plugins fill them through the ``negate_register_*`` hooks; code and the CLI read them through the
-verbs ``create_*``, ``list_*``, ``get_*`` and ``is_*`` defined at the end of this module. A factory may be
-a lazy ``"package.module:attr"`` string, imported only when the component is created, so listing never
-imports torch.
+Plugins fill them through the ``negate_register_*`` hooks (:mod:`negate_sdk.plugins`); code and the CLI
+read them through the verbs ``create_*``, ``list_*``, ``get_*`` and ``is_*`` of :mod:`negate_sdk.catalog`.
+A factory may be a lazy ``"package.module:attr"`` string, imported only when the component is created, so
+listing never imports torch. This module imports nothing of the SDK: it is the bottom of the plugin layer.
+
+Names are matched by one rule everywhere (:func:`matches`): a pattern with shell wildcards (``clip_*``)
+is matched with :func:`fnmatch.fnmatchcase`; a bare word means that name when it is registered, else every
+name containing it (``lite`` finds ``timm_efficientnet_lite0``).
 """
 
 from __future__ import annotations
@@ -132,11 +136,19 @@ def _json_safe(value: Any) -> Any:
     return repr(value)
 
 
-def _matches(name: str, pattern: str) -> bool:
+def matches(names: Iterable[str], pattern: str) -> list[str]:
+    """The ``names`` a pattern selects, sorted: the one rule for registry filters and ``--detector``.
+
+    With shell wildcards (``*?[``) the pattern is matched as by :func:`fnmatch.fnmatchcase`; a bare word
+    selects exactly that name when it is among ``names``, else every name containing it.
+    """
+    names = sorted(names)
     pattern = pattern.lower()
     if _WILDCARDS & set(pattern):
-        return fnmatch.fnmatchcase(name, pattern)
-    return pattern in name
+        return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+    if pattern in names:
+        return [pattern]
+    return [name for name in names if pattern in name]
 
 
 def suggest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
@@ -266,19 +278,16 @@ class Registry:
     ) -> list[Entry]:
         """Entries sorted by name, optionally filtered.
 
-        ``filter`` and ``exclude`` are patterns (or lists of patterns, any of which matches) with shell
-        wildcards (``clip_*``); a pattern without wildcards matches names that contain it.
-        ``tag`` keeps only entries carrying that tag.
+        ``filter`` and ``exclude`` are patterns (or lists of patterns, any of which matches), matched by
+        :func:`matches`. ``tag`` keeps only entries carrying that tag.
         """
         include = [filter] if isinstance(filter, str) else list(filter or [])
         omit = [exclude] if isinstance(exclude, str) else list(exclude or [])
+        chosen = {n for p in include for n in matches(self._entries, p)} if include else set(self._entries)
+        chosen -= {n for p in omit for n in matches(self._entries, p)}
         found = []
-        for name in sorted(self._entries):
+        for name in sorted(chosen):
             entry = self._entries[name]
-            if include and not any(_matches(name, p) for p in include):
-                continue
-            if any(_matches(name, p) for p in omit):
-                continue
             if tag is not None and tag not in entry.tags:
                 continue
             found.append(entry)
@@ -310,119 +319,3 @@ class Registry:
                     f"its parameters are: {', '.join(sorted(accepted)) or '(none)'}"
                 )
         return factory(**params)
-
-
-def _registry(kind: str) -> Registry:
-    from negate_sdk.plugins import get_host
-
-    return get_host().registry(kind)
-
-
-def create_extractor(name: str, **params: Any) -> Any:
-    """Create the extractor registered as ``name``; its ``transform`` gives ``(n_samples, n_features)``."""
-    return _registry("extractor").create(name, **params)
-
-
-def list_extractors(
-    filter: str | Iterable[str] | None = None, *, exclude: str | Iterable[str] | None = None
-) -> list[str]:
-    """Names of registered extractors matching ``filter`` (shell wildcards), sorted."""
-    return _registry("extractor").names(filter, exclude=exclude)
-
-
-def get_extractor(name: str) -> Entry:
-    """The registry entry of extractor ``name`` (factory, plugin, metadata), without creating it."""
-    return _registry("extractor").get(name)
-
-
-def is_extractor(name: str) -> bool:
-    """True when an extractor is registered as ``name``."""
-    return name in _registry("extractor")
-
-
-def create_classifier(name: str, **params: Any) -> Any:
-    """Create the classifier head registered as ``name`` (a scikit-learn binary classifier)."""
-    return _registry("classifier").create(name, **params)
-
-
-def list_classifiers(
-    filter: str | Iterable[str] | None = None, *, exclude: str | Iterable[str] | None = None
-) -> list[str]:
-    """Names of registered classifier heads matching ``filter`` (shell wildcards), sorted."""
-    return _registry("classifier").names(filter, exclude=exclude)
-
-
-def get_classifier(name: str) -> Entry:
-    """The registry entry of classifier ``name``, without creating it."""
-    return _registry("classifier").get(name)
-
-
-def is_classifier(name: str) -> bool:
-    """True when a classifier is registered as ``name``."""
-    return name in _registry("classifier")
-
-
-def create_veto(name: str, **params: Any) -> Any:
-    """Create the veto registered as ``name``."""
-    return _registry("veto").create(name, **params)
-
-
-def list_vetoes(
-    filter: str | Iterable[str] | None = None, *, exclude: str | Iterable[str] | None = None
-) -> list[str]:
-    """Names of registered vetoes matching ``filter`` (shell wildcards), sorted."""
-    return _registry("veto").names(filter, exclude=exclude)
-
-
-def get_veto(name: str) -> Entry:
-    """The registry entry of veto ``name``, without creating it."""
-    return _registry("veto").get(name)
-
-
-def is_veto(name: str) -> bool:
-    """True when a veto is registered as ``name``."""
-    return name in _registry("veto")
-
-
-def create_detector(name: str, **params: Any) -> Any:
-    """Create the (unfitted) detector registered as ``name``."""
-    return _registry("detector").create(name, **params)
-
-
-def list_detectors(
-    filter: str | Iterable[str] | None = None, *, exclude: str | Iterable[str] | None = None
-) -> list[str]:
-    """Names of registered detectors matching ``filter`` (shell wildcards), sorted."""
-    return _registry("detector").names(filter, exclude=exclude)
-
-
-def get_detector(name: str) -> Entry:
-    """The registry entry of detector ``name``, without creating it."""
-    return _registry("detector").get(name)
-
-
-def is_detector(name: str) -> bool:
-    """True when a detector is registered as ``name``."""
-    return name in _registry("detector")
-
-
-def create_dataset(name: str, **params: Any) -> Any:
-    """Create the dataset registered as ``name`` (its manifest)."""
-    return _registry("dataset").create(name, **params)
-
-
-def list_datasets(
-    filter: str | Iterable[str] | None = None, *, exclude: str | Iterable[str] | None = None
-) -> list[str]:
-    """Ids of registered datasets matching ``filter`` (shell wildcards), sorted."""
-    return _registry("dataset").names(filter, exclude=exclude)
-
-
-def get_dataset(name: str) -> Entry:
-    """The registry entry of dataset ``name``, without loading it."""
-    return _registry("dataset").get(name)
-
-
-def is_dataset(name: str) -> bool:
-    """True when a dataset is registered as ``name``."""
-    return name in _registry("dataset")

@@ -7,15 +7,9 @@ import numpy as np
 import pytest
 
 import negate_sdk
-from negate_sdk.artifacts import (
-    CARD_NAME,
-    ArtifactError,
-    atomic_write_bytes,
-    load_detector,
-    read_card,
-    write_card,
-)
+from negate_sdk.artifacts import CARD_NAME, ArtifactError, atomic_write_bytes, read_card, write_card
 from negate_sdk.conformance import conformance_samples
+from negate_sdk.detectors import load_detector
 
 
 @pytest.fixture

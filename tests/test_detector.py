@@ -12,8 +12,8 @@ from PIL import Image
 import negate_sdk
 from negate_sdk import hookimpl
 from negate_sdk.api import BaseExtractor, BaseVeto, Label, Sample, VetoDecision, VetoEffect
-from negate_sdk.artifacts import ArtifactError, load_detector
-from negate_sdk.detector import Detector
+from negate_sdk.artifacts import ArtifactError
+from negate_sdk.detectors import Detector, load_detector
 from negate_sdk.splits import stratified_split
 
 

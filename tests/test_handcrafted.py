@@ -165,7 +165,11 @@ def test_parallel_extraction_equals_serial_and_streams_paths(tmp_path):
     serial = union.transform([Sample.from_path(p) for p in paths])
     seen = []
     parallel = transform_parallel(
-        union, [Sample.from_path(p) for p in paths], n_jobs=2, chunk_size=2, progress=seen.append
+        union,
+        [Sample.from_path(p) for p in paths],
+        n_jobs=2,
+        chunk_size=2,
+        progress=lambda stage, advance, total: seen.append(advance),
     )
     np.testing.assert_array_equal(parallel, serial)
     assert sum(seen) == len(paths) and parallel.dtype == np.float32

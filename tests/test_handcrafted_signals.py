@@ -16,7 +16,7 @@ from negate_handcrafted.colour import ColourExtractor, hsv_to_rgb, rgb_to_hsv
 from negate_handcrafted.context import AnalysisContext, periodic_spectrum
 from negate_handcrafted.edges import EdgesExtractor
 from negate_handcrafted.gabor import FREQUENCIES, GaborExtractor
-from negate_handcrafted.invert_saturate import InvertSaturateExtractor, inverted_saturated
+from negate_handcrafted.invert_saturate import InvertSaturateExtractor
 from negate_handcrafted.jpeg_ghost import QUALITIES, JpegGhostExtractor, block_dct, requantisation_curve
 from negate_handcrafted.lbp import PAD, SCALES, LBPExtractor, uniform_lbp_histograms
 from negate_handcrafted.patch import PatchExtractor
@@ -25,6 +25,7 @@ from negate_handcrafted.spectral import SpectralExtractor
 from negate_handcrafted.stats import lag_product, median3x3
 from negate_handcrafted.texture import ANGLES, DISTANCES, TextureExtractor, glcm, glcm_properties
 from negate_handcrafted.wavelet import WaveletExtractor, dwt2
+from negate_sdk.runtime.views import inverted_saturated
 
 
 def rgb(gray: np.ndarray) -> np.ndarray:

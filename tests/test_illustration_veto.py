@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from negate_sdk.api import Label, Sample, Thresholds, VetoEffect
-from negate_sdk.artifacts import load_detector, read_card
+from negate_sdk.artifacts import read_card
 from negate_sdk.cli._common import NegateGroup
 from negate_sdk.cli.train_veto_cmd import train_veto_command
 from negate_sdk.conformance import check_veto, conformance_samples
-from negate_sdk.detector import Detector
+from negate_sdk.detectors import Detector, load_detector
 from negate_vetoes.illustration import UNTRAINED_MESSAGE, IllustrationVeto
 
 OUTLINE = (20, 20, 20)

@@ -11,9 +11,9 @@ open_clip = pytest.importorskip("open_clip")
 from negate_clip.extractor import ClipExtractor, ClipVitB32, ClipVitL14, MobileClip2S0  # noqa: E402
 from negate_clip.specs import OPENAI_MEAN, OPENAI_STD, TINY_CLIP  # noqa: E402
 from negate_sdk.api import Sample  # noqa: E402
-from negate_sdk.registry import get_extractor, list_extractors  # noqa: E402
-from negate_sdk.weights import WeightsUnavailableError  # noqa: E402
-from negate_timm.preprocess import ViewSpec, make_views  # noqa: E402
+from negate_sdk.catalog import get_extractor, list_extractors  # noqa: E402
+from negate_sdk.runtime.views import ViewSpec, make_views  # noqa: E402
+from negate_sdk.runtime.weights import WeightsUnavailableError  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
 from negate_sdk.api import Sample  # noqa: E402
-from negate_sdk.devices import _MODELS  # noqa: E402
-from negate_sdk.registry import create_extractor, get_extractor  # noqa: E402
-from negate_sdk.weights import WeightsUnavailableError, resolve_weights  # noqa: E402
+from negate_sdk.catalog import create_extractor, get_extractor  # noqa: E402
+from negate_sdk.runtime.devices import _MODELS  # noqa: E402
+from negate_sdk.runtime.tensors import load_tensors, map_by_position  # noqa: E402
+from negate_sdk.runtime.views import ViewSpec, make_views  # noqa: E402
+from negate_sdk.runtime.weights import WeightsUnavailableError, resolve_weights  # noqa: E402
 from negate_timm.backbones import ConvNextTinyIn22k, DinoV2Small, EfficientNetLite0  # noqa: E402
-from negate_timm.positional import load_tensors, map_by_position  # noqa: E402
-from negate_timm.preprocess import ViewSpec, make_views  # noqa: E402
 from negate_timm.specs import BACKBONES  # noqa: E402
 
 skimage_data = pytest.importorskip("skimage.data")

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
 from negate_sdk.api import Sample  # noqa: E402
-from negate_sdk.weights import WeightsUnavailableError  # noqa: E402
+from negate_sdk.runtime.weights import WeightsUnavailableError  # noqa: E402
 from negate_vae.extractor import VaeDc, VaeSd, VaeSdxl  # noqa: E402
 from negate_vae.specs import TINY_DC, TINY_KL  # noqa: E402
 from negate_vae.tiles import FEATURES, image_features, make_tiles, tile_errors  # noqa: E402

@@ -11,7 +11,7 @@ import pytest
 
 from negate_sdk.api import WeightsCfg
 from negate_sdk.registry import RegistryError
-from negate_sdk.weights import (
+from negate_sdk.runtime.weights import (
     WeightsUnavailableError,
     missing_message,
     resolve_weights,
@@ -140,7 +140,7 @@ def test_listing_and_best_backbone_import_no_torch():
     code = textwrap.dedent(
         """
         import sys
-        import negate_sdk, negate_sdk.weights, negate_sdk.devices
+        import negate_sdk, negate_sdk.runtime.weights, negate_sdk.runtime.devices
         import negate_timm.plugin, negate_clip.plugin, negate_vae.plugin
         from negate_timm import best_available_backbone
         names = negate_sdk.list_extractors()

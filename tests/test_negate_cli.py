@@ -13,7 +13,7 @@ from PIL.PngImagePlugin import PngInfo
 from negate_sdk.api import Thresholds
 from negate_sdk.cli.negate import build_cli
 from negate_sdk.conformance import conformance_samples
-from negate_sdk.detector import Detector
+from negate_sdk.detectors import Detector
 
 A1111 = "portrait\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512"
 

@@ -33,7 +33,9 @@ def test_list_with_wildcards_substrings_and_exclude():
     registry = make_registry()
     assert registry.names("clip_*") == ["clip_vit_b32", "clip_vit_l14"]
     assert registry.names("*_l14") == ["clip_vit_l14"]
-    assert registry.names("spectral") == ["spectral", "spectral_peaks"]  # no wildcard: substring
+    # one rule (registry.matches): a registered bare name is itself; any other bare word is a substring
+    assert registry.names("spectral") == ["spectral"]
+    assert registry.names("spectr") == ["spectral", "spectral_peaks"]
     assert registry.names(["lbp", "resid*"]) == ["lbp", "residual"]
     assert registry.names("*", exclude="clip_*") == ["lbp", "residual", "spectral", "spectral_peaks"]
     assert registry.names("nothing*") == []

@@ -15,10 +15,11 @@ from sklearn.metrics import roc_auc_score
 
 import negate_sdk
 from negate_sdk.api import Label, Sample
-from negate_sdk.artifacts import ArtifactError, load_detector, read_card
+from negate_sdk.artifacts import ArtifactError, read_card
 from negate_sdk.conformance import check_entry
-from negate_timm.preprocess import ViewSpec
-from negate_trainable.images import Augmentation, square_view
+from negate_sdk.detectors import load_detector
+from negate_sdk.runtime.augment import Augmentation, square_view
+from negate_sdk.runtime.views import ViewSpec
 from negate_trainable.networks import supcon_loss
 from negate_trainable.saturate import SaturateCNN, network_input
 from negate_trainable.supcon import SupConDetector

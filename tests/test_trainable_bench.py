@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from negate_sdk.artifacts import load_detector
 from negate_sdk.bench.results import read_predictions, read_results
 from negate_sdk.bench.runner import RunConfig, run
 from negate_sdk.cli.negate import build_cli
+from negate_sdk.detectors import load_detector
 from negate_trainable.saturate import SaturateCNN
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"

@@ -151,7 +151,7 @@ def test_an_unreadable_c2pa_segment_is_not_evidence():
 
 def test_the_detector_raises_a_verdict_on_evidence():
     from negate_sdk.conformance import conformance_samples
-    from negate_sdk.detector import Detector
+    from negate_sdk.detectors import Detector
 
     detector = Detector(extractors=["example_colour_moments"], classifier="logistic", vetoes=["provenance"])
     detector.fit(conformance_samples(24))

@@ -7,6 +7,7 @@ evaluated on a dataset it was trained on (its card's ``trained_on``) is flagged 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from collections.abc import Sequence
@@ -82,13 +83,23 @@ def _fmt(value: float | None, ci: Sequence[float | None] | None = None) -> str:
     return text
 
 
-def _display(row: dict[str, Any]) -> list[str]:
+def display_row(row: dict[str, Any]) -> list[str]:
+    """The cells of one leaderboard row as shown (under :data:`HEADERS`): values with their intervals."""
     name = row["detector"] + (" (contaminated)" if row["contaminated"] else "")
     fold = "" if row["fold"] in ("train-test", "model") else f" {row['fold']}"
     return [row["dataset"] + fold, name, str(row["n"])] + [_fmt(row[k], row[f"{k}_ci"]) for k, _ in COLUMNS]
 
 
 HEADERS = ["dataset", "detector", "n"] + [label for _, label in COLUMNS]
+
+
+def html_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The leaderboard rows as an HTML table (escaped)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in display_row(r)) + "</tr>" for r in rows
+    )
+    return f'<table class="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def render(rows: list[dict[str, Any]], fmt: str) -> str:
@@ -109,12 +120,10 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
         return buffer.getvalue()
     if fmt == "md":
         lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-        lines += ["| " + " | ".join(_display(row)) + " |" for row in rows]
+        lines += ["| " + " | ".join(display_row(row)) + " |" for row in rows]
         return "\n".join(lines) + "\n"
     if fmt == "html":
-        from negate_sdk.bench.report import leaderboard_table
-
-        return leaderboard_table(rows)
+        return html_table(rows)
     if fmt == "table":
         from rich.console import Console
         from rich.table import Table
@@ -123,7 +132,7 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
         for header in HEADERS:
             table.add_column(header, overflow="fold")
         for row in rows:
-            table.add_row(*_display(row))
+            table.add_row(*display_row(row))
         console = Console(width=200, record=True, file=io.StringIO())
         console.print(table)
         return console.export_text()

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from negate_sdk.artifacts import ArtifactError, load_detector
+from negate_sdk.artifacts import ArtifactError
+from negate_sdk.detectors import load_detector
+from negate_sdk.sample import Sample
 
 
 def fit_key(name: str, detector: Any, hashes: Sequence[str], labels: Sequence[int], versions: dict) -> str:
@@ -31,10 +32,17 @@ def fit_key(name: str, detector: Any, hashes: Sequence[str], labels: Sequence[in
 
 
 class ModelCache:
-    """Fitted detectors on disk, keyed by :func:`fit_key`."""
+    """Fitted detectors on disk, keyed by :func:`fit_key` over ``versions`` (the code they depend on)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, versions: dict[str, Any] | None = None) -> None:
         self.root = Path(root)
+        self.versions = versions or {}
+
+    def lookup(self, detector: Any, samples: Sequence[Sample]) -> tuple[str, Any | None]:
+        """``(key, cached fit or None)`` for fitting ``detector`` on ``samples`` (with their labels)."""
+        key = fit_key(detector.name, detector, [s.sha256 for s in samples], [s.label for s in samples],
+                      self.versions)  # fmt: skip
+        return key, self.load(key)
 
     def load(self, key: str) -> Any | None:
         """The cached detector for ``key``, or None (a damaged entry is dropped and refitted)."""
@@ -48,13 +56,8 @@ class ModelCache:
             return None
 
     def save(self, key: str, detector: Any) -> None:
-        """Save ``detector`` under ``key`` (written to a temporary folder, then renamed into place)."""
-        if not hasattr(detector, "save"):
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=self.root))
+        """Save ``detector`` under ``key`` (the save stages the folder and renames it into place)."""
         try:
-            detector.save(staging)
-            staging.rename(self.root / key)
-        except OSError:  # another process saved the same key first: theirs is identical
-            shutil.rmtree(staging, ignore_errors=True)
+            detector.save(self.root / key)
+        except (OSError, ArtifactError):  # another process saved the same key first: theirs is identical
+            return

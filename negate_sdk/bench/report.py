@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from negate_sdk.bench.leaderboard import COLUMNS, HEADERS, _display, leaderboard_rows, sort_rows
+from negate_sdk.bench.leaderboard import COLUMNS, html_table, leaderboard_rows, sort_rows
 from negate_sdk.bench.results import read_predictions, read_results
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -27,15 +27,6 @@ figure { margin: 0; } figcaption { font-size: 0.85rem; color: #555; max-width: 4
 svg text { font-size: 11px; fill: #333; }
 .note { color: #555; font-size: 0.85rem; }
 """
-
-
-def leaderboard_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The leaderboard rows as an HTML table."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _display(r)) + "</tr>" for r in rows
-    )
-    return f'<table class="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _sx(x: float) -> float:
@@ -279,5 +270,5 @@ def build_report(result_paths: Sequence[str | Path], sort_by: str = "auc") -> st
         f"{html.escape(str(provenance.get('git_sha') or 'n/a')[:12])} · seed {provenance.get('seed', '?')} · "
         "intervals are 95% bootstrap intervals; accuracy uses each detector's stored threshold, "
         "never one tuned on test labels.</p>"
-        f"<h2>Leaderboard</h2>{leaderboard_table(rows)}{''.join(sections)}</body></html>"
+        f"<h2>Leaderboard</h2>{html_table(rows)}{''.join(sections)}</body></html>"
     )

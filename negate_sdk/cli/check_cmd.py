@@ -41,7 +41,7 @@ def check_command(paths: tuple[str, ...], model_dir: str, as_json: bool, batch_s
     Unreadable files are listed with their reason; the others are still checked.
     """
     from negate_sdk.api import Sample
-    from negate_sdk.artifacts import load_detector
+    from negate_sdk.detectors import load_detector
 
     detector = load_detector(model_dir)
     files = list(expand_paths(paths))

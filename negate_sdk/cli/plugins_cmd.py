@@ -17,7 +17,14 @@ def plugins_command(as_json: bool) -> None:
     host.failures()  # run pending registrations so their errors are included
     rows = [info.to_dict() for info in sorted(host.plugins.values(), key=lambda i: (not i.builtin, i.name))]
     if not as_json:  # a table reads better with the common prefix dropped
-        rows = [{**row, "hooks": [h.removeprefix("negate_") for h in row["hooks"]]} for row in rows]
+        rows = [
+            {
+                **row,
+                "hooks": [h.removeprefix("negate_") for h in row["hooks"]],
+                "error": "blocked (NEGATE_BLOCK_PLUGINS)" if row["blocked"] else row["error"],
+            }
+            for row in rows
+        ]
     emit(
         rows,
         ["name", "version", "distribution", "hooks", "error"],

@@ -90,10 +90,10 @@ def run_command(**options) -> None:
     """Train and score detectors on datasets: metrics with 95% intervals, results.json, predictions.parquet,
     leaderboard.md and report.html in the output folder.
     """
+    from negate_sdk.bench.assembly import RunConfig
     from negate_sdk.bench.leaderboard import leaderboard_rows, render, sort_rows
-    from negate_sdk.bench.report import build_report
     from negate_sdk.bench.results import read_results
-    from negate_sdk.bench.runner import RunConfig, run
+    from negate_sdk.bench.runner import run
     from negate_sdk.progress import stage_progress
 
     config = RunConfig(
@@ -128,10 +128,7 @@ def run_command(**options) -> None:
     except (ValueError, KeyError) as err:
         message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         raise click.ClickException(message.splitlines()[0]) from None
-    documents = [read_results(p) for p in paths]
-    rows = sort_rows(leaderboard_rows(documents))
-    (output / "leaderboard.md").write_text(render(rows, "md"))
-    (output / "report.html").write_text(build_report(paths))
+    rows = sort_rows(leaderboard_rows([read_results(p) for p in paths]))
     if options["as_json"]:
         click.echo(json.dumps({"results": [str(p) for p in paths], "leaderboard": rows}, indent=2))
         return

@@ -37,8 +37,9 @@ from negate_sdk.cli._common import emit, parse_params
 @click.option("--json", "as_json", is_flag=True, help="Print the detector card summary as JSON.")
 def train_command(**options) -> None:
     """Train a detector and save it (calibration and thresholds from validation carved from training)."""
-    from negate_sdk.bench.runner import RunConfig, detector_specs, readable, seed_detector
-    from negate_sdk.detector import Detector
+    from negate_sdk.artifacts import check_replaceable
+    from negate_sdk.bench.assembly import RunConfig, detector_specs, seed_detector
+    from negate_sdk.detectors import fit_detector
     from negate_sdk.features import extract_features
     from negate_sdk.manifests import resolve_dataset
     from negate_sdk.progress import stage_progress
@@ -54,7 +55,9 @@ def train_command(**options) -> None:
         head=options["head"],
     )
     (spec,) = detector_specs(config)
+    check_replaceable(options["out"])  # a folder of the user's is refused before training, not after
     detector = spec.build()
+    store = MemoryFeatureStore() if options["no_cache"] else FeatureStore(options["cache_dir"])
     try:
         seed_detector(detector, options["seed"])
         if options["params"]:
@@ -67,29 +70,24 @@ def train_command(**options) -> None:
             manifest = manifest.sample(limit=options["limit"], seed=options["seed"])
         samples = list(manifest.to_samples(trust_sha256=False))
         with stage_progress(enabled=not options["as_json"]) as progress:
-            if isinstance(detector, Detector):
-                store = MemoryFeatureStore() if options["no_cache"] else FeatureStore(options["cache_dir"])
-                matrix = extract_features(
-                    detector.resolved_extractors(),
-                    samples,
-                    store=store,
-                    n_jobs=options["jobs"],
-                    progress=progress,
-                )
-                kept = [s for s, ok in zip(samples, matrix.ok) if ok]
-                progress("fit", 0, 1)
-                detector.fit(kept, features=matrix.X)
-                detector.set_training_info(
-                    dataset=manifest.id,
-                    manifest_hash=manifest.content_hash,
-                    trained_on=[manifest.id],
-                    split=split or "all",
-                    n_unreadable=len(matrix.failures),
-                )
-            else:
-                progress("fit", 0, 1)
-                detector.fit(readable(samples)[0])
-            progress("fit", 1, 1)
+
+            def extract(extractors, samples):
+                return extract_features(extractors, samples, store=store, n_jobs=options["jobs"],
+                                        progress=progress)  # fmt: skip
+
+            fitted = fit_detector(
+                detector,
+                samples,
+                extract=extract,
+                progress=progress,
+                training_info={
+                    "dataset": manifest.id,
+                    "manifest_hash": manifest.content_hash,
+                    "trained_on": [manifest.id],
+                    "split": split or "all",
+                },
+            )
+            detector = fitted.detector
     except ValueError as err:
         raise click.ClickException(str(err).splitlines()[0]) from None
     path = detector.save(Path(options["out"]))
@@ -99,7 +97,7 @@ def train_command(**options) -> None:
         "split": split or "all",
         "n_images": len(samples),
         "out": str(path),
-        "thresholds": detector.thresholds.to_dict() if hasattr(detector, "thresholds") else None,
+        "thresholds": detector.thresholds.to_dict(),
         "validation_metrics": getattr(detector, "validation_metrics_", None),
     }
     if options["as_json"]:

@@ -63,9 +63,9 @@ def train_veto_command(**options) -> None:
     import numpy as np
 
     from negate_sdk.bench.runner import readable
+    from negate_sdk.catalog import create_veto
     from negate_sdk.manifests.resolve import parse_label_dirs, resolve_dataset
     from negate_sdk.progress import stage_progress
-    from negate_sdk.registry import create_veto
 
     veto = create_veto(options["veto"])
     if not callable(getattr(veto, "train", None)):

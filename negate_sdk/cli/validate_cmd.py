@@ -228,7 +228,7 @@ def validate_command(
                 reports.append(report)
                 entries.append({"available": True, "reason": None, **report.to_dict()})
         else:
-            from negate_sdk.registry import list_datasets
+            from negate_sdk.catalog import list_datasets
 
             for name in list_datasets():
                 try:

@@ -168,15 +168,16 @@ def resolve_dataset(
     """
     if isinstance(dataset, Manifest):
         return keep_split(dataset, split)
-    from negate_sdk import registry
+    from negate_sdk.catalog import create_dataset, is_dataset, list_datasets
+    from negate_sdk.registry import unknown_name_message
 
     name = os.fspath(dataset)
-    if registry.is_dataset(name):
+    if is_dataset(name):
         params = {"data_dir": data_dir, "config": config, "split": split, "revision": revision}
-        return registry.create_dataset(name, **{k: v for k, v in params.items() if v is not None})
+        return create_dataset(name, **{k: v for k, v in params.items() if v is not None})
     path = Path(name).expanduser()
     if not path.exists():
-        message = registry.unknown_name_message("dataset", name, registry.list_datasets())
+        message = unknown_name_message("dataset", name, list_datasets())
         raise ManifestError(f"{message}; it is not a folder or a CSV/Parquet file either")
     for option, value in (("config", config), ("revision", revision)):
         if value is not None:

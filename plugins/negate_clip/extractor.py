@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from negate_clip.specs import CLIP_MODELS, ClipSpec
-from negate_sdk.devices import seeded_init
-from negate_sdk.weights import resolve_weights
-from negate_timm.embedding import EmbeddingExtractor, LoadedModel, weights_cfg_for
-from negate_timm.preprocess import ViewSpec
+from negate_sdk.runtime.devices import seeded_init
+from negate_sdk.runtime.embedding import EmbeddingExtractor, LoadedModel, weights_cfg_for
+from negate_sdk.runtime.views import ViewSpec
+from negate_sdk.runtime.weights import resolve_weights
 
 
 class ClipExtractor(EmbeddingExtractor):

@@ -9,7 +9,7 @@ leaves it unchanged) and implements :meth:`HandcraftedExtractor.compute`, which 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from negate_handcrafted.context import DEFAULT_MAX_PIXELS, AnalysisContext
 from negate_sdk.api import BaseExtractor, Sample
+from negate_sdk.progress import ProgressFn
 
 BATCH = 8  # images whose contexts are built together: each family then runs over all of them in a row
 
@@ -91,14 +92,14 @@ class HandcraftedExtractor(BaseExtractor):
         self,
         samples: Sequence[Sample],
         n_jobs: int = 1,
-        progress: Callable[[int], None] | None = None,
+        progress: ProgressFn | None = None,
     ) -> np.ndarray:
         """``(n_samples, n_features)`` float32 features; ``n_jobs > 1`` (or -1: all cores) uses processes.
 
         Images are processed in batches of :data:`BATCH`: their contexts are built, then each family
         runs over the whole batch before the next one (its code and per-shape caches stay warm; values
-        are identical to image by image). ``progress``, when given, is called with the number of
-        samples finished after each batch (or each chunk, in parallel).
+        are identical to image by image). ``progress``, when given, receives ``(stage, advance, total)``
+        after each batch (or each chunk, in parallel).
         """
         if n_jobs != 1:
             from negate_handcrafted.parallel import transform_parallel
@@ -117,5 +118,5 @@ class HandcraftedExtractor(BaseExtractor):
             values = self.compute_batch(contexts)
             out[start : start + len(chunk)] = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
             if progress is not None:
-                progress(len(chunk))
+                progress(f"extract {self.name}", len(chunk), len(samples))
         return out

@@ -19,6 +19,7 @@ from negate_handcrafted.context import (
     sobel_gradients,
 )
 from negate_handcrafted.stats import correlation, laplacian, log_ratio, variance
+from negate_sdk.runtime.views import inverted_saturated
 
 VARIANCE_FLOOR = 1e-3
 
@@ -44,29 +45,6 @@ FEATURES = [
     Feature("channel_clip_share", "share of view pixels with a channel at 0 or 255 (rounded)", "[0, 1]"),
     Feature("view_saturation_mean", "mean saturation of the view", "[0, 1]"),
 ]  # fmt: skip
-
-
-def inverted_saturated(rgb: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(view, clipped, saturation)`` of ``(h, w, 3)`` uint8 RGB: the ``(3, h, w)`` float32 view planes in
-    [0, 255], where the boosted saturation was clipped, and the view's HSV saturation.
-
-    Equal to an HSV round trip (``colorsys``) with saturation multiplied by ``factor`` and clipped at 1,
-    computed without one: with hue and value fixed each channel is ``v (1 - s ramp(h))``, so scaling s by
-    ``r = min(factor, 1 / s)`` maps a channel ``c`` to ``v - (v - c) r``.
-    """
-    planes = np.float32(255.0) - np.moveaxis(rgb, 2, 0).astype(np.float32)  # inverted, (3, h, w)
-    value = np.maximum(np.maximum(planes[0], planes[1]), planes[2])
-    chroma = value - np.minimum(np.minimum(planes[0], planes[1]), planes[2])
-    saturation = chroma / (value + (value == 0))
-    boosted = saturation * np.float32(factor)
-    clipped = boosted > 1
-    ratio = np.minimum(np.float32(factor), value / (chroma + (chroma == 0)))  # greys: chroma 0, ratio moot
-    view = np.empty_like(planes)
-    for plane, out in zip(planes, view):  # in place: one allocation instead of three full temporaries
-        np.subtract(value, plane, out=out)
-        out *= ratio
-        np.subtract(value, out, out=out)
-    return view, clipped, np.minimum(boosted, np.float32(1.0))
 
 
 def _laplacian_variance(plane: np.ndarray) -> float:

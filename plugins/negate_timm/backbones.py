@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from negate_sdk.devices import seeded_init
-from negate_sdk.weights import ResolvedWeights, resolve_weights
-from negate_timm.embedding import EmbeddingExtractor, LoadedModel, weights_cfg_for
-from negate_timm.preprocess import ViewSpec
+from negate_sdk.runtime.devices import seeded_init
+from negate_sdk.runtime.embedding import EmbeddingExtractor, LoadedModel, weights_cfg_for
+from negate_sdk.runtime.views import ViewSpec
+from negate_sdk.runtime.weights import ResolvedWeights, resolve_weights
 from negate_timm.specs import BACKBONES, BackboneSpec
 
 
@@ -107,7 +107,7 @@ def _pretrained_model(spec: BackboneSpec, resolved: ResolvedWeights, kwargs: dic
     import timm
 
     if resolved.source == "package" or _is_efficientnet_port(spec, resolved):
-        from negate_timm.positional import load_tensors, map_by_position
+        from negate_sdk.runtime.tensors import load_tensors, map_by_position
 
         model = timm.create_model(spec.arch, pretrained=False, num_classes=0, **kwargs)
         data_cfg = timm.models.get_pretrained_cfg(spec.weights.name)
@@ -136,7 +136,7 @@ def _is_efficientnet_port(spec: BackboneSpec, resolved: ResolvedWeights) -> bool
     """A user-supplied copy of the packaged EfficientNet-Lite0 file (its names start with ``_``)."""
     if spec.weights.package is None or resolved.path.suffix == ".safetensors":
         return False
-    from negate_timm.positional import load_tensors
+    from negate_sdk.runtime.tensors import load_tensors
 
     return next(iter(load_tensors(resolved.path)), "").startswith("_conv_stem")
 

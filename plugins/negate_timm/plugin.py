@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from negate_sdk import hookimpl
 from negate_sdk.registry import RegisterFn
-from negate_timm.specs import BACKBONES
+from negate_timm.specs import BACKBONES, PREFERENCE
 
 _CLASSES = {
     "timm_convnext_tiny_in22k": "ConvNextTinyIn22k",
@@ -27,4 +27,6 @@ def negate_register_extractors(register: RegisterFn) -> None:
             uses_clip=False,
             weights=spec.weights.to_dict(),
             test_params=spec.test_params,
+            # recipes pick the best-ranked backbone whose weights are on this machine (0 = best)
+            backbone_rank=PREFERENCE.index(name),
         )

@@ -1,7 +1,7 @@
 """``saturate_cnn``: a compact CNN trained end to end on the inverted, saturation-boosted view of images.
 
 The view inverts the colours (255 - RGB) and multiplies HSV saturation by ``saturation_factor``
-(clipped at 1), computed by :func:`negate_handcrafted.invert_saturate.inverted_saturated`. Generators
+(clipped at 1), computed by :func:`negate_sdk.runtime.views.inverted_saturated`. Generators
 reproduce natural RGB statistics but not those of such unnatural colour spaces. ``view`` chooses the
 input: ``"inverted"`` (that view), ``"rgb"`` (plain RGB) or ``"both"`` (the two stacked, six channels).
 Published on CIFAKE (32x32, 5 epochs, batch 32): 94.0% accuracy on plain RGB, 76.7% on the
@@ -10,14 +10,15 @@ inverted/saturated view.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from negate_timm.preprocess import ViewSpec
-from negate_trainable.base import TrainableDetector
-from negate_trainable.images import ImageBank
-from negate_trainable.progress import Reporter
+from negate_sdk.detectors.trainable import TrainableDetector
+from negate_sdk.progress import Reporter
+from negate_sdk.runtime.augment import ImageBank
+from negate_sdk.runtime.views import ViewSpec
 
 VIEWS = ("inverted", "rgb", "both")
 
@@ -33,7 +34,7 @@ def network_input(views: np.ndarray, view: str, saturation_factor: float) -> np.
     if view in ("rgb", "both"):
         planes.append(np.moveaxis(views, 3, 1).astype(np.float32))
     if view in ("inverted", "both"):
-        from negate_handcrafted.invert_saturate import inverted_saturated
+        from negate_sdk.runtime.views import inverted_saturated
 
         planes.append(np.stack([inverted_saturated(image, float(saturation_factor))[0] for image in views]))
     stacked = np.concatenate(planes, axis=1) if len(planes) > 1 else planes[0]
@@ -55,13 +56,14 @@ class SaturateCNN(TrainableDetector):
         (None: never).
     validation_fraction: share of the training samples held out for early stopping, calibration and
         thresholds.
-    calibration, target_fpr, target_miss: as for :class:`negate_sdk.detector.Detector`.
+    calibration, target_fpr, target_miss: as for :class:`negate_sdk.detectors.Detector`.
     crop_scale, flip, jpeg_probability, jpeg_quality: training augmentation (see
-        :class:`negate_trainable.images.Augmentation`); none by default, as published.
+        :class:`negate_sdk.runtime.augment.Augmentation`); none by default, as published.
     device: ``auto`` (CUDA, MPS, then CPU), ``cpu``, ``cuda`` … Deterministic on the CPU.
     random_state: seeds the split, initialisation, shuffles, augmentation and dropout.
     checkpoint_dir: a folder for per-epoch checkpoints; an interrupted fit resumes from it.
     verbose: draw progress on stderr when no progress callback is given to ``fit``.
+    vetoes: veto objects or registry names applied to verdicts.
     """
 
     name = "saturate_cnn"
@@ -90,6 +92,7 @@ class SaturateCNN(TrainableDetector):
         random_state: int = 0,
         checkpoint_dir: str | None = None,
         verbose: bool = True,
+        vetoes: Sequence[Any] = (),
     ) -> None:
         self.view = view
         self.saturation_factor = saturation_factor
@@ -113,11 +116,12 @@ class SaturateCNN(TrainableDetector):
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
+        self.vetoes = vetoes
 
     # -- network -----------------------------------------------------------------------------------
 
     def _setup(self, device: str, pretrained: bool = True) -> None:
-        from negate_sdk.devices import seeded_init
+        from negate_sdk.runtime.devices import seeded_init
         from negate_trainable.networks import SaturateNet
 
         if self.view not in VIEWS:
@@ -146,7 +150,7 @@ class SaturateCNN(TrainableDetector):
     def _logits(self, views: np.ndarray) -> Any:
         return self.network_(self._tensor(views))
 
-    def _raw_scores(self, views: np.ndarray) -> np.ndarray:
+    def _scores_of_views(self, views: np.ndarray) -> np.ndarray:
         import torch
 
         self.network_.eval()
@@ -168,7 +172,7 @@ class SaturateCNN(TrainableDetector):
         import torch
         from sklearn.metrics import roc_auc_score
 
-        from negate_trainable.training import minibatches, run_epochs
+        from negate_sdk.runtime.training import minibatches, run_epochs
 
         network, seed = self.network_, int(self.random_state)
         optimizer = torch.optim.Adam(
@@ -220,13 +224,13 @@ class SaturateCNN(TrainableDetector):
     # -- artifacts ---------------------------------------------------------------------------------
 
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        from negate_trainable.checkpoint import module_tensors
+        from negate_sdk.runtime.checkpoint import module_tensors
 
         return module_tensors({"network": self.network_}), {"architecture": "SaturateNet"}
 
     def _restore(self, tensors: dict[str, Any], state: dict[str, Any], device: str) -> None:
         from negate_sdk.artifacts import ArtifactError
-        from negate_trainable.checkpoint import load_module_tensors
+        from negate_sdk.runtime.checkpoint import load_module_tensors
 
         self._setup(device, pretrained=False)
         try:

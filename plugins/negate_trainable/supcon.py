@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from negate_sdk.api import Sample
-from negate_timm.preprocess import ViewSpec
-from negate_trainable.base import TrainableDetector
-from negate_trainable.images import ImageBank
-from negate_trainable.progress import Reporter
+from negate_sdk.detectors.trainable import TrainableDetector
+from negate_sdk.progress import Reporter
+from negate_sdk.runtime.augment import ImageBank
+from negate_sdk.runtime.views import ViewSpec
 
 CLASSES = ("label", "generator")
 
@@ -49,7 +49,7 @@ class SupConDetector(TrainableDetector):
         centroid scores) before stopping early (None: never).
     validation_fraction, calibration, target_fpr, target_miss: as for the composite Detector.
     crop_scale, flip, jpeg_probability, jpeg_quality: training augmentation.
-    device, random_state, checkpoint_dir, verbose: as for ``saturate_cnn``.
+    device, random_state, checkpoint_dir, verbose, vetoes: as for ``saturate_cnn``.
     """
 
     name = "supcon"
@@ -81,6 +81,7 @@ class SupConDetector(TrainableDetector):
         random_state: int = 0,
         checkpoint_dir: str | None = None,
         verbose: bool = True,
+        vetoes: Sequence[Any] = (),
     ) -> None:
         self.backbone = backbone
         self.backbone_params = backbone_params
@@ -107,11 +108,13 @@ class SupConDetector(TrainableDetector):
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
+        self.vetoes = vetoes
 
     # -- network -----------------------------------------------------------------------------------
 
     def _extractor(self, pretrained: bool) -> Any:
-        from negate_sdk.registry import create_extractor
+        from negate_sdk.catalog import create_extractor
+        from negate_sdk.runtime.embedding import EmbeddingExtractor
 
         params = dict(self.backbone_params or {})
         if not pretrained:
@@ -122,22 +125,22 @@ class SupConDetector(TrainableDetector):
             extractor = create_extractor(self.backbone, **params)
         except TypeError as err:
             raise ValueError(f"backbone '{self.backbone}': {err}") from None
-        if not callable(getattr(extractor, "_build", None)):
+        if not isinstance(extractor, EmbeddingExtractor):
             raise ValueError(
-                f"backbone '{self.backbone}' is not a torch embedding backbone (one of negate_timm's or "
-                "negate_clip's extractors)"
+                f"backbone '{self.backbone}' is not a torch embedding backbone (an EmbeddingExtractor, "
+                "such as the timm and CLIP extractors)"
             )
         return extractor
 
     def _setup(self, device: str, pretrained: bool = True) -> None:
-        from negate_sdk.devices import seeded_init
+        from negate_sdk.runtime.devices import seeded_init
         from negate_trainable.networks import ProjectionHead
 
         if self.classes not in CLASSES:
             raise ValueError(f"unknown classes {self.classes!r}; use one of {', '.join(CLASSES)}")
         if int(self.n_views) < 1:
             raise ValueError(f"n_views must be at least 1, got {self.n_views}")
-        loaded = self._extractor(pretrained)._build(device)
+        loaded = self._extractor(pretrained).build(device)
         self.backbone_ = loaded.module.requires_grad_(True)
         self.view_ = ViewSpec(loaded.view.size, loaded.view.crop_pct, loaded.view.interpolation)
         self.mean_, self.std_ = tuple(loaded.mean), tuple(loaded.std)
@@ -163,7 +166,7 @@ class SupConDetector(TrainableDetector):
         """``(n, dim)`` backbone embeddings of ``(n, s, s, 3)`` uint8 views (the module's current mode)."""
         import torch
 
-        from negate_trainable.images import to_tensor
+        from negate_sdk.runtime.augment import to_tensor
 
         x = to_tensor(views, self.mean_, self.std_, self.device_)
         if self.channels_last_:
@@ -188,7 +191,7 @@ class SupConDetector(TrainableDetector):
         z = (embeddings - self.head_mean_) / self.head_scale_
         return expit(z @ self.head_coef_ + self.head_intercept_)
 
-    def _raw_scores(self, views: np.ndarray) -> np.ndarray:
+    def _scores_of_views(self, views: np.ndarray) -> np.ndarray:
         return self._head_scores(self.embeddings(views))
 
     # -- training ----------------------------------------------------------------------------------
@@ -206,8 +209,8 @@ class SupConDetector(TrainableDetector):
         import torch
         from sklearn.metrics import roc_auc_score
 
+        from negate_sdk.runtime.training import minibatches, run_epochs
         from negate_trainable.networks import supcon_loss
-        from negate_trainable.training import minibatches, run_epochs
 
         backbone, projection, seed = self.backbone_, self.projection_, int(self.random_state)
         lr = float(self.learning_rate)
@@ -295,7 +298,7 @@ class SupConDetector(TrainableDetector):
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         import torch
 
-        from negate_trainable.checkpoint import module_tensors
+        from negate_sdk.runtime.checkpoint import module_tensors
 
         tensors = module_tensors({"backbone": self.backbone_})  # the projection head is not needed any more
         tensors["head.mean"] = torch.from_numpy(self.head_mean_.copy())
@@ -312,7 +315,7 @@ class SupConDetector(TrainableDetector):
 
     def _restore(self, tensors: dict[str, Any], state: dict[str, Any], device: str) -> None:
         from negate_sdk.artifacts import ArtifactError
-        from negate_trainable.checkpoint import load_module_tensors
+        from negate_sdk.runtime.checkpoint import load_module_tensors
 
         self._setup(device, pretrained=False)  # the saved tensors replace every backbone weight
         backbone = {k: v for k, v in tensors.items() if k.startswith("backbone.")}

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from negate_sdk.api import BaseExtractor, Sample, params_hash
-from negate_sdk.devices import (
+from negate_sdk.components import BaseExtractor
+from negate_sdk.runtime.devices import (
     autocast_dtype,
     cached_model,
     inference,
@@ -24,8 +24,9 @@ from negate_sdk.devices import (
     resolve_device,
     seeded_init,
 )
-from negate_sdk.weights import WeightsUnavailableError, resolve_weights
-from negate_timm.embedding import RUNTIME_PARAMS, weights_cfg_for
+from negate_sdk.runtime.embedding import EmbeddingExtractor, weights_cfg_for
+from negate_sdk.runtime.weights import WeightsUnavailableError, resolve_weights
+from negate_sdk.sample import Sample
 from negate_vae.specs import VAES, VaeSpec
 from negate_vae.tiles import FEATURES, image_features, make_tiles, tile_errors
 
@@ -59,6 +60,7 @@ class VaeReconstruction(BaseExtractor):
     """
 
     parallel_safe: ClassVar[bool] = False  # torch uses every core; no process fan-out on top
+    runtime_params = EmbeddingExtractor.runtime_params
 
     version = "1"
     spec_name: ClassVar[str] = ""
@@ -89,12 +91,6 @@ class VaeReconstruction(BaseExtractor):
     def spec(self) -> VaeSpec:
         """The registered autoencoder this extractor runs."""
         return VAES[self.spec_name]
-
-    @property
-    def cache_key(self) -> str:
-        """``name-version-paramshash`` over the parameters that can change the features."""
-        params = {k: v for k, v in self.get_params(deep=False).items() if k not in RUNTIME_PARAMS}
-        return f"{self.name}-{self.version}-{params_hash(params)}"
 
     def feature_names(self) -> list[str]:
         """``l1``, ``mse``, ``mse_low``, ``mse_mid``, ``mse_high``, ``l1_tile_min``, ``l1_tile_max``."""

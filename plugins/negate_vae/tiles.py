@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from negate_timm.preprocess import grid_offsets
+from negate_sdk.runtime.views import grid_offsets
 
 FEATURES = ("l1", "mse", "mse_low", "mse_mid", "mse_high", "l1_tile_min", "l1_tile_max")
 # Radial frequency band edges as fractions of the Nyquist frequency: [0, 1/4), [1/4, 1/2), [1/2, √2].

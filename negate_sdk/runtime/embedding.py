@@ -1,4 +1,4 @@
-"""The shared machinery of frozen-backbone embedding extractors (timm and open_clip).
+"""The shared machinery of frozen-backbone embedding extractors (timm, open_clip and any plugin's).
 
 A subclass says how to build its model (:meth:`EmbeddingExtractor._build`); this class does the rest:
 weights resolved once and the model cached per process, views cut in DataLoader workers, batches run
@@ -15,12 +15,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from negate_sdk.api import BaseExtractor, Sample, WeightsCfg, params_hash
-from negate_sdk.devices import cached_model, inference, prepared_batches, resolve_device
-from negate_timm.preprocess import ViewSpec, make_views
-
-# Parameters that change how fast features are computed, never their values: kept out of cache keys.
-RUNTIME_PARAMS = frozenset({"batch_size", "num_workers"})
+from negate_sdk.components import BaseExtractor
+from negate_sdk.runtime.devices import cached_model, inference, prepared_batches, resolve_device
+from negate_sdk.runtime.views import ViewSpec, make_views
+from negate_sdk.runtime.weights import WeightsCfg
+from negate_sdk.sample import Sample
 
 
 @dataclass
@@ -58,6 +57,8 @@ class EmbeddingExtractor(BaseExtractor):
     """
 
     normalize_output: ClassVar[bool] = False  # CLIP: L2-normalised embeddings
+    # how fast features are computed, never their values: kept out of cache keys
+    runtime_params: ClassVar[frozenset[str]] = frozenset({"batch_size", "num_workers"})
     # torch already uses every core and decodes in its own DataLoader workers: the feature pipeline
     # must not also fan this extractor out over processes
     parallel_safe: ClassVar[bool] = False
@@ -67,12 +68,6 @@ class EmbeddingExtractor(BaseExtractor):
     precision: str
     batch_size: int
     num_workers: int
-
-    @property
-    def cache_key(self) -> str:
-        """``name-version-paramshash`` over the parameters that can change the features."""
-        params = {k: v for k, v in self.get_params(deep=False).items() if k not in RUNTIME_PARAMS}
-        return f"{self.name}-{self.version}-{params_hash(params)}"
 
     # -- to implement ------------------------------------------------------------------------------
 
@@ -85,6 +80,10 @@ class EmbeddingExtractor(BaseExtractor):
         raise NotImplementedError
 
     # -- the shared pipeline -----------------------------------------------------------------------
+
+    def build(self, device: str) -> LoadedModel:
+        """A freshly built model on ``device``, not the process-wide cached one (for fine-tuning it)."""
+        return self._build(device)
 
     def loaded_model(self) -> LoadedModel:
         """The model, built on first use and cached in this process (shared by clones)."""

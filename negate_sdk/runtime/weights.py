@@ -1,6 +1,6 @@
 """Finding a model's weights on disk or on the Hugging Face hub, offline first.
 
-A :class:`negate_sdk.api.WeightsCfg` says where weights may come from. :func:`resolve_weights` tries,
+A :class:`WeightsCfg` says where weights may come from. :func:`resolve_weights` tries,
 in order, and stops at the first that has the file:
 
 1. ``file``: an explicit local file, or a folder holding ``filename`` (or the one weights file in it);
@@ -20,15 +20,48 @@ import hashlib
 import importlib.util
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from negate_sdk.api import WeightsCfg
 from negate_sdk.registry import RegistryError
 
 WEIGHTS_DIR_ENV = "NEGATE_WEIGHTS_DIR"
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 SOURCES = ("file", "weights_dir", "package", "cache", "hub")
+
+
+@dataclass(frozen=True)
+class WeightsCfg:
+    """Where a model's weights come from, how to feed it, and what it was trained on.
+
+    Resolution order (for the learned extractors): ``file`` (explicit local file or folder), ``package``
+    (an installed package shipping the weights), the Hugging Face cache for ``hf_id``, then the hub.
+    ``trained_on`` names manifests the weights have seen, so leaderboards can flag contamination.
+    """
+
+    name: str
+    hf_id: str | None = None
+    revision: str | None = None
+    url: str | None = None
+    file: str | None = None
+    package: str | None = None
+    filename: str | None = None
+    sha256: str | None = None
+    input_size: tuple[int, int, int] | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    licence: str | None = None
+    trained_on: tuple[str, ...] = ()
+
+    def replace(self, **changes: Any) -> WeightsCfg:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe view."""
+        data = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
 class WeightsUnavailableError(RegistryError, FileNotFoundError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from negate_sdk.weights import WeightsUnavailableError
+from negate_sdk.runtime.weights import WeightsUnavailableError
 
 
 def load_tensors(path: str | Path) -> dict[str, Any]:

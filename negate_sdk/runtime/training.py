@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from negate_trainable.checkpoint import (
+from negate_sdk.progress import Reporter
+from negate_sdk.runtime.checkpoint import (
     Checkpoint,
     load_module_tensors,
     load_optimizer,
     module_tensors,
     optimizer_tensors,
 )
-from negate_trainable.progress import Reporter
 
 # train_epoch(epoch, tick) -> mean training loss; tick(advance, total) reports batches.
 TrainEpoch = Callable[[int, Callable[[int, int], None]], float]
