@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from negate_sdk.api import Label, Sample, Verdict, VetoDecision, VetoEffect
+from negate_sdk.api import Label, Sample, Thresholds, Verdict, VetoDecision, VetoEffect
 from negate_sdk.registry import Entry
 
 SHAPES = ((8, 8), (33, 47), (64, 64), (96, 72), (40, 90), (72, 96), (64, 48), (17, 23))
@@ -149,7 +149,14 @@ def check_detector(
 
     samples = list(samples or conformance_samples(12))
     check_params(detector)
-    assert detector.fit(samples) is detector, "fit must return self"
+    takes_features = getattr(detector, "takes_features", None)
+    assert isinstance(takes_features, bool), "a detector says whether it takes features (takes_features)"
+    stages: list[str] = []
+    fitted = detector.fit(samples, progress=lambda stage, advance, total: stages.append(stage))
+    assert fitted is detector, "fit must return self"
+    assert isinstance(detector.thresholds, Thresholds), "a fitted detector exposes its thresholds"
+    described = detector.describe()
+    assert isinstance(described.get("trained_on"), list), "describe() lists what it was trained on"
     proba = detector.predict_proba(samples)
     assert proba.shape == (len(samples), 2), f"predict_proba shape {proba.shape}"
     assert np.all((proba >= 0) & (proba <= 1)), "probabilities outside [0, 1]"
@@ -173,6 +180,11 @@ def check_detector(
                 else Label.UNCERTAIN
             )
             assert verdict.label == expected, f"label {verdict.label} inconsistent with score {score}"
+    if takes_features:  # features supplied from a store must score exactly as features computed inside
+        extractors = detector.feature_extractors()
+        X = np.hstack([e.transform(samples) for e in extractors]).astype(np.float32)
+        np.testing.assert_allclose(detector.predict_proba(samples, features=X), proba, rtol=1e-6,
+                                   err_msg="features= must give the scores of the extractors")  # fmt: skip
     one_by_one = np.vstack([detector.predict_proba([s]) for s in samples])
     # float32 networks may pick other kernels per batch size: equal to float32 accuracy, not bitwise
     np.testing.assert_allclose(one_by_one, proba, rtol=1e-4, atol=1e-6, err_msg="batch != one-at-a-time")

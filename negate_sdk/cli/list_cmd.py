@@ -27,15 +27,14 @@ def resolve_kind(word: str) -> str:
 def list_command(kind: str, filter: str | None, as_json: bool) -> None:
     """List registered components of KIND (extractors, classifiers, vetoes, detectors, datasets, all).
 
-    FILTER is a shell pattern ('clip_*'); without wildcards it matches names containing it.
+    FILTER is a shell pattern ('clip_*'); a bare word is that name, or else every name containing it.
     """
-    from negate_sdk.plugins import get_host
+    from negate_sdk.catalog import get_registry
 
     kinds = KINDS if kind.lower() == "all" else (resolve_kind(kind),)
-    host = get_host()
     rows = []
     for name in kinds:
-        for entry in host.registry(name).entries(filter):
+        for entry in get_registry(name).entries(filter):
             row = entry.to_dict()
             row["requires"] = entry.metadata.get("requires")
             rows.append(row)

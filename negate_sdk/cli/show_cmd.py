@@ -33,9 +33,9 @@ def factory_parameters(factory: Any) -> list[dict[str, Any]]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
 def show_command(kind: str, name: str, as_json: bool) -> None:
     """Show one registered component of KIND: its plugin, description and parameters (imports it)."""
-    from negate_sdk.plugins import get_host
+    from negate_sdk.catalog import get_registry
 
-    entry = get_host().registry(resolve_kind(kind)).get(name)
+    entry = get_registry(resolve_kind(kind)).get(name)
     info = entry.to_dict()
     factory = entry.load()
     info["parameters"] = factory_parameters(factory)
