@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_bench_run import write_dataset
 
 import negate_sdk
 from negate_sdk.bench.results import read_results
@@ -19,11 +20,20 @@ from negate_sdk.conformance import conformance_samples
 from negate_sdk.detectors import BaseDetector, Detector, TrainableDetector, fit_detector, load_detector
 from negate_sdk.plugins import PluginHost
 from negate_sdk.registry import Registry, matches
-from test_bench_run import write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_SATURATE = ["--param", "epochs=1", "--param", "image_size=16", "--param", "batch_size=8",
-                 "--param", "verbose=false", "--param", "device=cpu"]  # fmt: skip
+TINY_SATURATE = [
+    "--param",
+    "epochs=1",
+    "--param",
+    "image_size=16",
+    "--param",
+    "batch_size=8",
+    "--param",
+    "verbose=false",
+    "--param",
+    "device=cpu",
+]
 
 
 def test_the_composite_detector_is_the_package_detector():
@@ -69,7 +79,7 @@ def test_a_saved_trainable_detector_scored_on_its_own_training_data_is_flagged_c
             str(model),
             "--no-cache",
             *TINY_SATURATE,
-        ],  # fmt: skip
+        ],
     )
     assert trained.exit_code == 0, trained.output
     card = json.loads((model / "detector.json").read_text())
@@ -87,7 +97,7 @@ def test_a_saved_trainable_detector_scored_on_its_own_training_data_is_flagged_c
             "--no-cache",
             "--n-boot",
             "20",
-        ],  # fmt: skip
+        ],
     )
     assert scored.exit_code == 0, scored.output
     (entry,) = read_results(tmp_path / "out" / "results.json")["runs"]
@@ -127,8 +137,10 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             # "from package import submodule" imports the submodule; "from module import name", the module
-            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
-                     for a in node.names]  # fmt: skip
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                for a in node.names
+            ]
         for name in names:
             while name and name not in modules:
                 name = name.rpartition(".")[0]
@@ -168,7 +180,7 @@ def test_the_import_graph_has_no_cycles_and_no_plugin_imports_another():
         state[node] = 1
         for target in sorted(graph.get(node, ())):
             if state.get(target) == 1:
-                cycle = path[path.index(target) :] + [target] if target in path else [node, target]
+                cycle = [*path[path.index(target) :], target] if target in path else [node, target]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if target not in state:
                 visit(target, [*path, target])

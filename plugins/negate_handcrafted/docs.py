@@ -32,11 +32,12 @@ X = extractor.transform(samples, n_jobs=-1)  # process pool; equal to the serial
 ```
 
 For large collections, `negate_handcrafted.parallel.transform_parallel(extractor, samples, n_jobs,
-chunk_size)` streams chunks of path-backed samples through the SDK's process pool (`negate_sdk.pool`: memory stays
-flat in the number of images) and accepts a `progress(stage, advance, total)` callback; its workers use
-one BLAS thread each and call `negate_sdk.pool.tune_allocator()` (glibc keeps freed memory instead of
-page-faulting it back in for every image), which a process dedicated to extraction can call too. Speed is tracked by
-`benchmarks/test_bench_handcrafted.py` (target: 20 images/s per CPU core for `handcrafted` on 512 x 512
+chunk_size)` streams chunks of path-backed samples through the SDK's process pool (`negate_sdk.pool`:
+memory stays flat in the number of images) and accepts a `progress(stage, advance, total)` callback;
+its workers use one BLAS thread each and call `negate_sdk.pool.tune_allocator()` (glibc keeps freed
+memory instead of page-faulting it back in for every image), which a process dedicated to extraction
+can call too. Speed is tracked by `benchmarks/test_bench_handcrafted.py` (target: 20 images/s per CPU
+core for `handcrafted` on 512 x 512
 RGB); per-source dev-set AUC by `benchmarks/handcrafted_dev_auc.py`.
 
 ## How images are analysed
