@@ -19,7 +19,7 @@ import numpy as np
 from negate_sdk.imaging import ImageError
 from negate_sdk.pool import ordered_map
 from negate_sdk.progress import ProgressFn
-from negate_sdk.sample import Sample, partition_readable
+from negate_sdk.sample import Sample, decoded_groups
 from negate_sdk.store import FeatureStore, MemoryFeatureStore
 
 logger = logging.getLogger(__name__)
@@ -68,11 +68,18 @@ def transform_chunk(
     Undecodable samples, and samples the extractor fails on, are left out with their one-line reason;
     every sample's pixels are released.
     """
-    readable, failures = partition_readable(samples)
-    X, good = transform_isolated(extractor, samples, readable, failures)
+    failures: dict[int, str] = {}
+    blocks, good = [], []
+    for group in decoded_groups(samples, failures):  # decoded pixels bounded in bytes, not in images
+        X, ok = transform_isolated(extractor, samples, group, failures)
+        for i in group:
+            samples[i].release()
+        if X is not None:
+            blocks.append(X)
+            good += ok
     for sample in samples:
         sample.release()
-    return X, good, failures
+    return (np.vstack(blocks) if blocks else None), good, failures
 
 
 def extractor_meta(extractor: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,39 @@ def partition_readable(
         if release:
             sample.release()
     return readable, failures
+
+
+# Decoded pixels held at once while a batch is judged or extracted; one image beyond it at most. Large
+# enough never to split an ordinary batch (32 images of 1024 x 1024 are 100 MB), small enough that a batch
+# of near-limit images (100 MP decode to 300 MB each) cannot take the machine's memory.
+MAX_BATCH_BYTES = 256 << 20
+
+
+def decoded_groups(
+    samples: Sequence[Sample], failures: dict[int, str], max_bytes: int = MAX_BATCH_BYTES
+) -> Iterator[list[int]]:
+    """Decode the samples in order and yield groups of the positions that decoded, each group's pixels
+    together at most ``max_bytes`` (or one image, if that alone is larger).
+
+    Undecodable samples go into ``failures`` with their one-line reason. The caller works on a group,
+    then releases it before the next is decoded, so memory is bounded by ``max_bytes`` plus one image,
+    whatever the images' sizes and however many there are.
+    """
+    group: list[int] = []
+    held = 0
+    for i, sample in enumerate(samples):
+        try:
+            size = sample.decode().pixels.nbytes
+        except imaging.ImageError as err:
+            failures[i] = str(err)
+            continue
+        if group and held + size > max_bytes:
+            yield group
+            group, held = [], 0
+        group.append(i)
+        held += size
+    if group:
+        yield group
 
 
 def labels_of(samples: Sequence[Sample]) -> np.ndarray:

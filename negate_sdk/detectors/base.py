@@ -30,7 +30,7 @@ from negate_sdk.artifacts import ArtifactError, publish_folder, read_card, stagi
 from negate_sdk.calibration import calibrate_on_validation, calibrator_from_dict
 from negate_sdk.params import ParamsMixin, json_params
 from negate_sdk.progress import ProgressFn
-from negate_sdk.sample import Sample, labels_of
+from negate_sdk.sample import Sample, decoded_groups, labels_of
 from negate_sdk.splits import stratified_split
 from negate_sdk.verdicts import Label, Thresholds, Verdict, VetoDecision, VetoEffect
 from negate_sdk.version import __version__
@@ -211,6 +211,7 @@ class BaseDetector(ParamsMixin):
 
     def predict_proba(self, samples: Sequence[Sample], *, features: np.ndarray | None = None) -> np.ndarray:
         """``(n_samples, 2)`` calibrated probabilities of [real, synthetic]."""
+        self._check_fitted()
         if len(samples) == 0:
             return np.empty((0, 2))
         p = self.calibrator_.transform(self.raw_scores(samples, features=features))
@@ -224,35 +225,49 @@ class BaseDetector(ParamsMixin):
     def verdicts(self, samples: Sequence[Sample], *, features: np.ndarray | None = None) -> list[Verdict]:
         """One :class:`Verdict` per sample with vetoes applied; an image that cannot be judged gets ``error``.
 
-        Without ``features`` every image is decoded first. An image that cannot be decoded, or whose
-        scoring raises, costs only its own verdict (a one-line ``error``); a veto that raises on an image
-        abstains on it. Downgrading vetoes apply first, then raising ones: evidence of generation wins.
+        Images are decoded a group at a time (at most :data:`negate_sdk.sample.MAX_BATCH_BYTES` of pixels,
+        released after the group), so memory does not grow with the batch's image sizes. An image that
+        cannot be decoded, or whose scoring raises, costs only its own verdict (a one-line ``error``); a
+        veto that raises on an image abstains on it. Downgrading vetoes apply first, then raising ones:
+        evidence of generation wins. With ``features`` and no vetoes nothing is decoded.
         """
-        from negate_sdk.sample import partition_readable
-
         self._check_fitted()
-        readable, errors = list(range(len(samples))), {}
-        if features is None:  # precomputed features mean the images were read already
-            readable, errors = partition_readable(samples)
         features = None if features is None else np.asarray(features)
-        scores = self._isolated_scores(samples, readable, features, errors)
-        scored = [i for i in readable if i in scores]
-        good = [samples[i] for i in scored]
-        good_features = None if features is None else features[scored]
-        contributions = self._top_features(good, good_features) if good else []
-        decisions = [_isolated_decisions(veto, good) for veto in self.vetoes_] if good else []
+        errors: dict[int, str] = {}
+        judged: dict[int, Verdict] = {}
+        if features is not None and not self.vetoes_:
+            groups: Any = [list(range(len(samples)))]
+        else:
+            groups = decoded_groups(samples, errors)
+        for group in groups:
+            judged.update(self._judge(samples, group, features, errors))
+            for i in group:  # a lazy sample re-reads its bytes if asked again
+                samples[i].release()
         t = self.thresholds_
-        position = {index: k for k, index in enumerate(scored)}
-        out: list[Verdict] = []
-        for i, sample in enumerate(samples):
-            if i not in position:
-                out.append(Verdict(float("nan"), Label.UNCERTAIN, t.t_genuine, t.t_synthetic, sample.id,
-                                   error=errors.get(i, "could not be scored")))  # fmt: skip
-                continue
-            k = position[i]
+        failed = {i: errors.get(i, "could not be scored") for i in range(len(samples)) if i not in judged}
+        unjudged = {
+            i: Verdict(float("nan"), Label.UNCERTAIN, t.t_genuine, t.t_synthetic, samples[i].id, error=reason)
+            for i, reason in failed.items()
+        }
+        return [judged.get(i) or unjudged[i] for i in range(len(samples))]
+
+    def _judge(
+        self, samples: Sequence[Sample], group: list[int], features: np.ndarray | None, errors: dict[int, str]
+    ) -> dict[int, Verdict]:
+        """Verdicts of the samples at positions ``group`` (readable ones), by position."""
+        scores = self._isolated_scores(samples, group, features, errors)
+        scored = [i for i in group if i in scores]
+        if not scored:
+            return {}
+        good = [samples[i] for i in scored]
+        contributions = self._top_features(good, None if features is None else features[scored])
+        decisions = [_isolated_decisions(veto, good) for veto in self.vetoes_]
+        t = self.thresholds_
+        out = {}
+        for k, i in enumerate(scored):
             label, applied = _apply_vetoes(t.label(scores[i]), self.vetoes_, [d[k] for d in decisions])
-            out.append(Verdict(float(scores[i]), label, t.t_genuine, t.t_synthetic, sample.id, applied,
-                               contributions[k] if k < len(contributions) else []))  # fmt: skip
+            out[i] = Verdict(float(scores[i]), label, t.t_genuine, t.t_synthetic, samples[i].id, applied,
+                             contributions[k] if k < len(contributions) else [])  # fmt: skip
         return out
 
     def _isolated_scores(
@@ -320,8 +335,12 @@ class BaseDetector(ParamsMixin):
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> BaseDetector:
         """Read a detector written by :meth:`save` (any failure is a one-line ``ArtifactError``)."""
+        from negate_sdk.detectors.card import check_card, check_family
+
         directory = Path(directory)
         card = read_card(directory)
+        check_card(card, directory)
+        check_family(card, directory)
         try:
             detector = cls._from_card(card, directory)
             detector.calibrator_ = calibrator_from_dict(card["calibrator"])
