@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -42,9 +43,11 @@ class StageProgress:
         if stage not in self.tasks or self._task(stage).finished:
             if stage in self.tasks:  # the same stage again (a new condition, a new fold): a fresh bar
                 self.progress.remove_task(self.tasks[stage])
-            self.tasks[stage] = self.progress.add_task(stage, total=max(total, 1) if total else 1)
+            # stage names hold user text ("score hybrid [jpeg_q95]"): escaped, never read as markup
+            shown = escape(stage)
+            self.tasks[stage] = self.progress.add_task(shown, total=max(total, 1) if total else 1)
             if total == 0:
-                self.progress.update(self.tasks[stage], completed=1, description=f"{stage} (cached)")
+                self.progress.update(self.tasks[stage], completed=1, description=f"{shown} (cached)")
                 self._log(stage, cached=True)
         self.progress.update(self.tasks[stage], advance=advance)
         if advance and self._task(stage).finished:
@@ -59,7 +62,7 @@ class StageProgress:
         task = self._task(stage)
         elapsed = task.finished_time or 0.0
         what = "nothing to do (cached)" if cached else f"{task.completed:.0f} in {elapsed:.1f}s"
-        self.progress.console.print(f"{stage}: {what}", highlight=False)
+        self.progress.console.print(f"{stage}: {what}", highlight=False, markup=False)
 
 
 @contextlib.contextmanager
@@ -99,8 +102,6 @@ class Reporter:
 
     def __enter__(self) -> Reporter:
         if self.verbose:
-            from rich.console import Console
-
             self._console = Console(stderr=True)
         if self.progress is None and self.verbose:
             self._bars = stage_progress()

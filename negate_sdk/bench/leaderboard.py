@@ -127,12 +127,15 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "table":
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
+
+        from negate_sdk.safetext import printable
 
         table = Table(title="leaderboard (95% bootstrap intervals)", header_style="bold")
         for header in HEADERS:
             table.add_column(header, overflow="fold")
-        for row in rows:
-            table.add_row(*display_row(row))
+        for row in rows:  # plain text: names are user input, never markup
+            table.add_row(*(Text(printable(cell)) for cell in display_row(row)))
         console = Console(width=200, record=True, file=io.StringIO())
         console.print(table)
         return console.export_text()

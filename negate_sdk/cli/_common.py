@@ -13,6 +13,28 @@ from negate_sdk.artifacts import ArtifactError
 from negate_sdk.imaging import ImageError
 from negate_sdk.manifests.errors import ManifestError
 from negate_sdk.registry import RegistryError
+from negate_sdk.safetext import printable
+
+POSITIVE = click.IntRange(min=1)
+
+
+class JobsType(click.ParamType):
+    """A worker count: a positive number, or -1 for every core (-2 all but one, ...); never 0."""
+
+    name = "jobs"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        """The count as an int; 0 or a non-number is a usage error."""
+        try:
+            jobs = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        if jobs == 0:
+            self.fail("0 workers cannot do anything: use 1 (this process) or -1 (all cores)", param, ctx)
+        return jobs
+
+
+JOBS = JobsType()
 
 # Errors that are the user's to fix: shown as one line, never as a traceback.
 USER_ERRORS = (RegistryError, ImageError, ArtifactError, ManifestError, FileNotFoundError)
@@ -54,23 +76,25 @@ def emit(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, show_lines=False, header_style="bold")
+    table = Table(title=title and Text(printable(title)), show_lines=False, header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
+    for row in rows:  # Text, not markup: '[q95]' in a name stays as written, escape codes are shown escaped
+        table.add_row(*(Text(_cell(row.get(column))) for column in columns))
     # Piped output has no terminal width; 120 columns keeps names and descriptions readable.
     width = None if sys.stdout.isatty() else 120
     Console(file=sys.stdout, width=width).print(table)
 
 
 def _cell(value: Any) -> str:
+    """A table cell as printable text (user-supplied names may hold escape codes or undecodable bytes)."""
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+        return ", ".join(printable(str(v)) for v in value)
+    return printable(str(value))
 
 
 def parse_params(values: tuple[str, ...]) -> dict[str, Any]:

@@ -1,8 +1,15 @@
-"""``negate check``: verdicts for image files and folders from a saved detector."""
+"""``negate check``: verdicts for image files and folders from a saved detector.
+
+Every file named, and every image file found in a folder, gets one row: its verdict, or the one-line
+reason it could not be judged. Exit status: 0 when every file was judged, 3 when at least one could not
+be (the others are still judged and listed), 1 for an error that stopped the command (a model that cannot
+be loaded), 2 for a bad command line.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,63 +17,83 @@ import click
 
 from negate_sdk.cli._common import emit
 from negate_sdk.progress import stage_progress
+from negate_sdk.safetext import path_text
 
 # In folders only files with these extensions are checked; a file named on the command line always is.
 IMAGE_SUFFIXES = {
     ".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".mpo",
 }  # fmt: skip
+EXIT_UNJUDGED = 3
 
 
-def expand_paths(paths: tuple[str, ...]) -> Iterator[Path]:
-    """Files named directly, then image files found (recursively, sorted, hidden ones skipped) in folders."""
+def expand_paths(paths: tuple[str, ...]) -> Iterator[tuple[Path, str | None]]:
+    """``(path, reason)`` for files named directly, then image files found (recursively, sorted, hidden
+    ones skipped) in folders; ``reason`` is set for a folder that cannot be read."""
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            for found in sorted(path.rglob("*")):
-                hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
-                if found.is_file() and not hidden and found.suffix.lower() in IMAGE_SUFFIXES:
-                    yield found
-        else:
-            yield path
+        if not path.is_dir():
+            yield path, None
+            continue
+        unreadable: list[tuple[Path, str]] = []
+
+        def record(err: OSError, unreadable: list = unreadable, root: Path = path) -> None:
+            unreadable.append((Path(err.filename or root), f"cannot read folder: {err.strerror or err}"))
+
+        found = []
+        for folder, folders, files in os.walk(path, onerror=record):
+            folders[:] = sorted(f for f in folders if not f.startswith("."))
+            for name in files:
+                if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                    found.append(Path(folder) / name)
+        yield from unreadable
+        for file in sorted(found):
+            yield file, None
+
+
+def _row(path: Path, verdict: object | None, error: str | None) -> dict:
+    return {
+        "path": path_text(path),
+        "score": None if error else round(verdict.score, 6),  # type: ignore[attr-defined]
+        "verdict": None if error else verdict.label.value,  # type: ignore[attr-defined]
+        "reasons": [] if error else verdict.reasons,  # type: ignore[attr-defined]
+        "error": error,
+    }
 
 
 @click.command("check")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False), help="Saved detector.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input instead of a table.")
-@click.option("--batch-size", default=32, show_default=True, help="Images scored together.")
+@click.option(
+    "--batch-size", default=32, show_default=True, type=click.IntRange(min=1), help="Images scored together."
+)
 def check_command(paths: tuple[str, ...], model_dir: str, as_json: bool, batch_size: int) -> None:
     """Check image files and folders: verdict (GENUINE / UNCERTAIN / SYNTHETIC), score and reasons.
 
-    Unreadable files are listed with their reason; the others are still checked.
+    A file that cannot be judged gets its one-line reason and the others are still checked; the exit
+    status is then 3 (0 when every file was judged).
     """
-    from negate_sdk.api import Sample
     from negate_sdk.detectors import load_detector
+    from negate_sdk.sample import Sample
 
     detector = load_detector(model_dir)
-    files = list(expand_paths(paths))
-    rows = []
-    with stage_progress(enabled=not as_json and len(files) > batch_size) as progress:
-        for start in range(0, len(files), batch_size):
-            batch = files[start : start + batch_size]
-            samples = [Sample.from_path(path) for path in batch]
-            for path, verdict in zip(batch, detector.verdicts(samples)):
-                rows.append(
-                    {
-                        "path": str(path),
-                        "score": None if verdict.error else round(verdict.score, 6),
-                        "verdict": None if verdict.error else verdict.label.value,
-                        "reasons": verdict.reasons,
-                        "error": verdict.error,
-                    }
-                )
-            for sample in samples:
-                sample.release()
-            progress("check", len(batch), len(files))
+    entries = list(expand_paths(paths))
+    rows: list[dict] = []
+    with stage_progress(enabled=not as_json and len(entries) > batch_size) as progress:
+        for start in range(0, len(entries), batch_size):
+            batch = entries[start : start + batch_size]
+            files = [path for path, reason in batch if reason is None]
+            verdicts = iter(detector.verdicts([Sample.from_path(path) for path in files]))
+            for path, reason in batch:
+                verdict = None if reason else next(verdicts)
+                rows.append(_row(path, verdict, reason or (verdict.error if verdict else None)))
+            progress("check", len(batch), len(entries))
+    failed = sum(1 for row in rows if row["error"])
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
-    emit(rows, ["path", "verdict", "score", "reasons", "error"], as_json=False, empty="no image files found")
-    failed = sum(1 for row in rows if row["error"])
+    else:
+        emit(rows, ["path", "verdict", "score", "reasons", "error"], as_json=False,
+             empty="no image files found")  # fmt: skip
     if failed:
         click.echo(f"{failed} of {len(rows)} file(s) could not be checked (see 'error')", err=True)
+        click.get_current_context().exit(EXIT_UNJUDGED)

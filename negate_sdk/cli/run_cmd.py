@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from negate_sdk.cli._common import parse_params
+from negate_sdk.cli._common import JOBS, POSITIVE, parse_params
 
 
 @click.command("run")
@@ -41,11 +41,11 @@ from negate_sdk.cli._common import parse_params
     type=click.Path(file_okay=False),
     help="Score a saved detector (repeatable).",
 )
-@click.option("--limit", type=int, help="At most N images per dataset (stratified, seeded).")
-@click.option("--per-generator", type=int, help="At most N images per generator (and of reals).")
+@click.option("--limit", type=POSITIVE, help="At most N images per dataset (stratified, seeded).")
+@click.option("--per-generator", type=POSITIVE, help="At most N images per generator (and of reals).")
 @click.option(
     "--test-fraction",
-    type=float,
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
     default=0.5,
     show_default=True,
     help="Test share when a dataset has no test split.",
@@ -60,9 +60,15 @@ from negate_sdk.cli._common import parse_params
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device for learned extractors."
 )
-@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples per interval.")
 @click.option(
-    "--jobs", type=int, default=1, show_default=True, help="Worker processes for feature extraction."
+    "--n-boot",
+    type=click.IntRange(min=10),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples per interval (at least 10).",
+)
+@click.option(
+    "--jobs", type=JOBS, default=1, show_default=True, help="Worker processes (-1: all cores)."
 )
 @click.option(
     "--executor",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from negate_sdk.cli._common import emit, parse_params
+from negate_sdk.cli._common import JOBS, POSITIVE, emit, parse_params
 
 
 @click.command("train")
@@ -22,7 +22,7 @@ from negate_sdk.cli._common import emit, parse_params
 @click.option(
     "--split", help="Train on this split (default: 'train' when the dataset has one, else all rows)."
 )
-@click.option("--limit", type=int, help="At most N images (stratified, seeded).")
+@click.option("--limit", type=POSITIVE, help="At most N images (stratified, seeded).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the saved detector."
@@ -32,7 +32,7 @@ from negate_sdk.cli._common import emit, parse_params
 )
 @click.option("--no-cache", is_flag=True, help="Keep features in memory only.")
 @click.option(
-    "--jobs", type=int, default=1, show_default=True, help="Worker processes for feature extraction."
+    "--jobs", type=JOBS, default=1, show_default=True, help="Worker processes (-1: all cores)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the detector card summary as JSON.")
 def train_command(**options) -> None:
