@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from negate_sdk.manifests._safetext import printable
 from negate_sdk.manifests.errors import ManifestError
 from negate_sdk.manifests.generators import normalise_generator
 from negate_sdk.manifests.schema import REAL_GENERATOR, UNKNOWN_GENERATOR, ManifestRow, json_safe, parse_label
@@ -157,7 +158,7 @@ class RowMapping:
             locator = f"{relpath}#{row_index}"
             extra = {k: batch[c][i] for k, c in self.extra_columns.items()}
             yield ManifestRow(
-                sample_id=f"{self.dataset_id}:{locator}",
+                sample_id=printable(f"{self.dataset_id}:{locator}"),  # file names may hold any bytes
                 locator=locator,
                 label=label,
                 generator_id=generator,

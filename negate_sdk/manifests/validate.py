@@ -24,8 +24,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from negate_sdk import imaging
+from negate_sdk.manifests._safetext import path_text, printable
 from negate_sdk.manifests.generators import load_generators
 from negate_sdk.manifests.manifest import Manifest
+from negate_sdk.manifests.paths import message_path, read_file_bytes
 from negate_sdk.manifests.schema import REAL_GENERATOR, UNKNOWN_GENERATOR, ManifestRow, is_sha256
 from negate_sdk.manifests.shortcuts import DEFAULT_THRESHOLD, ShortcutFinding, find_shortcuts
 
@@ -166,6 +168,10 @@ def check_rows(manifest: Manifest) -> list[Issue]:
         )  # fmt: skip
     for warning in manifest.header.warnings:
         issues.append(Issue("warning", "load", warning))
+    escaped = [r for r in rows if printable(r.locator) != r.locator]
+    if escaped:
+        text = "file name(s) are not UTF-8 or hold control characters: their sample ids show them escaped"
+        issues.append(_issue("note", "escaped-names", f"{len(escaped)} {text}", escaped))
     labels = {r.label for r in rows}
     if len(labels) == 1:
         only = "real" if labels == {0} else "synthetic"
@@ -217,7 +223,7 @@ def inspect_file(task: tuple[str, str, str, str]) -> dict[str, Any]:
     scheme, root, column, locator = task
     try:
         if scheme == "path":
-            data = imaging.read_bytes(locator)
+            data = read_file_bytes(locator)
         else:
             from negate_sdk.manifests.parquet_images import read_image_bytes
 
@@ -225,7 +231,10 @@ def inspect_file(task: tuple[str, str, str, str]) -> dict[str, Any]:
         digest = hashlib.sha256(data).hexdigest()
         meta = imaging.open_image(data).metadata
     except imaging.ImageError as err:
-        return {"ok": False, "error": err.reason}
+        return {"ok": False, "error": printable(err.reason)}
+    except Exception as err:  # one hostile row must not end the pass: reported, the rest go on
+        first = (str(err).splitlines() or [""])[0] or type(err).__name__
+        return {"ok": False, "error": printable(f"cannot read {message_path(locator)}: {first}")}
     return {
         "ok": True,
         "sha256": digest,
@@ -374,7 +383,7 @@ def validate_manifest(
     return ValidationReport(
         dataset=manifest.id,
         provenance=manifest.provenance(),
-        header=manifest.header.to_dict(),
+        header={**manifest.header.to_dict(), "root": path_text(manifest.root)},  # shown, never opened
         counts=counts(manifest, observations),
         issues=issues,
         files=stats,
