@@ -197,10 +197,14 @@ class Manifest:
             yield self.to_sample(row, trust_sha256=trust_sha256)
 
     def resolve_path(self, row: ManifestRow) -> Path:
-        """The file of a ``path`` locator (absolute locators are kept as they are)."""
+        """The file of a row's ``path`` locator (absolute locators are kept as they are)."""
+        return self.locator_path(row.locator)
+
+    def locator_path(self, locator: str) -> Path:
+        """The file a ``path`` locator names: relative to :attr:`root`, or absolute."""
         if self.header.locator_scheme != "path":
             raise ManifestError(f"manifest '{self.header.id}' stores images in Parquet rows, not files")
-        path = Path(row.locator)
+        path = Path(locator)
         return path if path.is_absolute() else Path(self.root) / path
 
     # -- tables ------------------------------------------------------------------------------------
