@@ -27,6 +27,7 @@ from negate_sdk.manifests.schema import ManifestRow
 CHUNK_BYTES = 1 << 20
 THREADS = 8
 THREADS_FROM = 256  # files; below this a thread pool costs more than it saves
+BATCH_FILES = 128
 
 
 @dataclass
@@ -71,6 +72,10 @@ def file_sha256(path: str | os.PathLike[str], max_bytes: int = imaging.MAX_FILE_
         os.close(fd)
 
 
+def _hash_batch(paths: list[str]) -> list[str | None]:
+    return [file_sha256(p) for p in paths]
+
+
 def _parquet_row_sha256(root: str, locator: str, column: str) -> str | None:
     from negate_sdk.manifests.parquet_images import read_image_bytes
 
@@ -87,12 +92,12 @@ def content_hashes(manifest: Manifest, rows: Sequence[ManifestRow] | None = None
     scheme = manifest.header.locator_scheme
     if scheme == "path":
         paths = [str(manifest.locator_path(locator)) for locator in wanted]
-        workers = THREADS if len(paths) >= THREADS_FROM else 1
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                digests = list(pool.map(file_sha256, paths, chunksize=64))
+        if len(paths) >= THREADS_FROM:  # batches: one future per file would cost more than a small file
+            batches = [paths[i : i + BATCH_FILES] for i in range(0, len(paths), BATCH_FILES)]
+            with ThreadPoolExecutor(max_workers=THREADS) as pool:
+                digests = [d for batch in pool.map(_hash_batch, batches) for d in batch]
         else:
-            digests = [file_sha256(p) for p in paths]
+            digests = _hash_batch(paths)
     elif not manifest.root.startswith("hf://"):
         column = manifest.header.column_map.get("image", "image")
         digests = [_parquet_row_sha256(manifest.root, locator, column) for locator in wanted]
