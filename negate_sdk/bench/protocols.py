@@ -10,16 +10,25 @@
 
 Calibration and thresholds are always chosen on validation data carved from the training rows by the
 detector itself; test rows are never seen before scoring.
+
+Byte-identical images: a seeded split groups rows by the sha256 of their bytes (the manifest's ``sha256``
+column, else hashed from the files once, see :mod:`negate_sdk.manifests.content`), so every copy of an
+image lands on one side. A dataset's own ``train``/``test`` splits, and two datasets in a cross-dataset
+fold, are taken as they are: images they share cannot be moved, so each fold reports them
+(``info["duplicates"]``) and lists their sha256 in :attr:`Fold.seen_in_training`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from negate_sdk.manifests import Manifest
+from negate_sdk.manifests.content import ContentHashes, content_hashes
+from negate_sdk.manifests.duplicates import train_test_overlap
 from negate_sdk.splits import stratified_split
 
 PROTOCOLS = ("train-test", "leave-one-generator-out")
@@ -27,33 +36,60 @@ PROTOCOLS = ("train-test", "leave-one-generator-out")
 
 @dataclass
 class Fold:
-    """One train/test pairing of a run."""
+    """One train/test pairing of a run.
+
+    ``seen_in_training``: sha256 of the test images whose bytes are also among the training rows (the
+    runner flags their predictions); ``info["duplicates"]`` counts them (see
+    :func:`negate_sdk.manifests.duplicates.train_test_overlap`).
+    """
 
     name: str
     train: Manifest | None
     test: Manifest
     info: dict[str, Any] = field(default_factory=dict)
+    seen_in_training: frozenset[str] = frozenset()
 
 
-def split_train_test(
-    manifest: Manifest, *, seed: int, test_fraction: float = 0.5
-) -> tuple[Manifest, Manifest, dict[str, Any]]:
-    """Train and test rows: a source's own ``train``/``test`` splits where it has both; for the other
-    sources a seeded split stratified by label, source and generator. Rows of other splits in sources
-    that have both (``validation`` …) are left out and counted in the returned info.
-    """
+def _overlap(
+    train: Manifest, test: Manifest, hashes: ContentHashes, test_hashes: ContentHashes | None = None
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """``info["duplicates"]`` of a fold (with where its hashes came from) and its seen-in-training set."""
+    test_hashes = test_hashes or hashes
+    report, seen = train_test_overlap(train.rows, test.rows, hashes.of, test_hashes.of)
+    origins = Counter(hashes.origin(r) for r in train.rows) + Counter(
+        test_hashes.origin(r) for r in test.rows
+    )
+    report["sha256_from"] = {key: origins[key] for key in ContentHashes.ORIGINS}
+    return report, seen
+
+
+def _own_splits(manifest: Manifest) -> set[str]:
+    """The sources that have both a ``train`` and a ``test`` split of their own."""
     by_source: dict[str, set[str]] = {}
     for row in manifest.rows:
         by_source.setdefault(row.source, set()).add(row.split)
-    own = {source for source, splits in by_source.items() if {"train", "test"} <= splits}
+    return {source for source, splits in by_source.items() if {"train", "test"} <= splits}
+
+
+def split_train_test(
+    manifest: Manifest, *, seed: int, test_fraction: float = 0.5, hashes: ContentHashes | None = None
+) -> tuple[Manifest, Manifest, dict[str, Any]]:
+    """Train and test rows: a source's own ``train``/``test`` splits where it has both; for the other
+    sources a seeded split stratified by label, source and generator and grouped by content sha256
+    (``hashes``; by default computed from the files for rows whose sha256 the manifest does not state).
+    Rows of other splits in sources that have both (``validation`` …) are left out and counted in the info.
+    """
+    own = _own_splits(manifest)
     train_rows = [r for r in manifest.rows if r.source in own and r.split == "train"]
     test_rows = [r for r in manifest.rows if r.source in own and r.split == "test"]
     ignored = sum(1 for r in manifest.rows if r.source in own and r.split not in ("train", "test"))
     rest = [r for r in manifest.rows if r.source not in own]
     if rest:
+        hashes = hashes or content_hashes(manifest, rest)
         y = np.array([r.label for r in rest])
         strata = [(r.label, r.source, r.generator_id) for r in rest]
-        train_idx, test_idx = stratified_split(y, test_fraction, seed, strata=strata)
+        groups = [hashes.of(r) for r in rest]  # None (unknown, unreadable) is a row's own group
+        train_idx, test_idx = stratified_split(y, test_fraction, seed, strata=strata, groups=groups)
         train_rows += [rest[i] for i in train_idx]
         test_rows += [rest[i] for i in test_idx]
     info = {
@@ -61,22 +97,37 @@ def split_train_test(
             source: "dataset"
             if source in own
             else f"seeded-stratified(test_fraction={test_fraction}, seed={seed})"
-            for source in sorted(by_source)
+            for source in sorted({r.source for r in manifest.rows})
         },
         "strata": ["label", "source", "generator_id"],
+        "groups": "content sha256",
         "ignored_rows": ignored,
     }
     return Manifest(manifest.header, train_rows), Manifest(manifest.header, test_rows), info
 
 
+def _hash_placed_rows(manifest: Manifest) -> ContentHashes:
+    """Content hashes of the rows :func:`split_train_test` places (not the other splits it leaves out)."""
+    own = _own_splits(manifest)
+    return content_hashes(
+        manifest, [r for r in manifest.rows if r.source not in own or r.split in ("train", "test")]
+    )
+
+
 def train_test(manifest: Manifest, *, seed: int, test_fraction: float = 0.5) -> list[Fold]:
     """One fold: train on the training rows, test on the test rows."""
-    train, test, info = split_train_test(manifest, seed=seed, test_fraction=test_fraction)
-    return [Fold("train-test", train, test, {"protocol": "train-test", **info})]
+    hashes = _hash_placed_rows(manifest)
+    train, test, info = split_train_test(manifest, seed=seed, test_fraction=test_fraction, hashes=hashes)
+    duplicates, seen = _overlap(train, test, hashes)
+    info = {"protocol": "train-test", **info, "duplicates": duplicates}
+    return [Fold("train-test", train, test, info, seen)]
 
 
 def cross_dataset(train_on: Manifest, test_on: Manifest, *, train_split: str | None = None) -> list[Fold]:
-    """One fold: all of ``train_on`` (or its ``train_split``) trains; ``test_on``'s test split tests."""
+    """One fold: all of ``train_on`` (or its ``train_split``) trains; ``test_on``'s test split tests.
+
+    Test images whose bytes are among the training dataset's rows are reported, not removed.
+    """
     train = (
         train_on
         if train_split is None
@@ -86,18 +137,22 @@ def cross_dataset(train_on: Manifest, test_on: Manifest, *, train_split: str | N
         raise ValueError(f"dataset '{train_on.id}' has no rows in split '{train_split}'")
     has_test = "test" in test_on.splits()
     test = Manifest(test_on.header, [r for r in test_on if r.split == "test"]) if has_test else test_on
+    train_hashes = content_hashes(train_on, train.rows)
+    duplicates, seen = _overlap(train, test, train_hashes, content_hashes(test_on, test.rows))
     info = {
         "protocol": "cross-dataset",
         "train_dataset": train_on.provenance(),
         "train_split": train_split or "all",
         "test_split": "test" if has_test else "all",
+        "duplicates": duplicates,
     }
-    return [Fold(f"{train_on.id}->{test_on.id}", train, test, info)]
+    return [Fold(f"{train_on.id}->{test_on.id}", train, test, info, seen)]
 
 
 def leave_one_generator_out(manifest: Manifest, *, seed: int, test_fraction: float = 0.5) -> list[Fold]:
     """One fold per generator: trained without it, tested on it and the reals of its sources."""
-    train, test, info = split_train_test(manifest, seed=seed, test_fraction=test_fraction)
+    hashes = _hash_placed_rows(manifest)
+    train, test, info = split_train_test(manifest, seed=seed, test_fraction=test_fraction, hashes=hashes)
     generators = sorted({r.generator_id for r in manifest.rows if r.label == 1})
     if len(generators) < 2:
         raise ValueError(
@@ -117,11 +172,9 @@ def leave_one_generator_out(manifest: Manifest, *, seed: int, test_fraction: flo
                 if (r.label == 1 and r.generator_id == generator) or (r.label == 0 and r.source in sources)
             ],
         )
-        folds.append(
-            Fold(
-                f"heldout:{generator}", fold_train, fold_test, {"protocol": "leave-one-generator-out", **info}
-            )
-        )
+        duplicates, seen = _overlap(fold_train, fold_test, hashes)
+        fold_info = {"protocol": "leave-one-generator-out", **info, "duplicates": duplicates}
+        folds.append(Fold(f"heldout:{generator}", fold_train, fold_test, fold_info, seen))
     return folds
 
 

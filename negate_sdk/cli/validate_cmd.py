@@ -10,6 +10,14 @@ import click
 
 from negate_sdk.cli._common import warn_plugin_failures
 
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped (imported lazily: rich is not needed to build the command)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "note": "dim"}
 
 
@@ -20,14 +28,15 @@ def _console(stderr: bool = False) -> Any:
     return Console(file=stream, width=None if stream.isatty() else 120, highlight=False)
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Any:
+def _table(title: str, columns: list[str], rows: list[list[Any]], markup: bool = False) -> Any:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        cells = ("" if v is None else str(v) for v in row)
+        table.add_row(*(c if markup else escape(c) for c in cells))  # cells hold names from the data
     return table
 
 
@@ -56,6 +65,24 @@ def _run_one(manifest: Any, *, check_files: bool, limit: int | None, seed: int, 
             progress=lambda k: progress.advance(task, k),
             shortcut_threshold=threshold,
         )
+
+
+def _render_duplicates(console: Any, duplicates: dict[str, Any], n_rows: int) -> None:
+    """The duplicates table: byte-identical groups, the splits they straddle, and a few examples."""
+    if not duplicates.get("rows_hashed"):
+        console.print("  duplicates: not checked (the manifest states no sha256 and no file was read)")
+        return
+    straddling = ", ".join(f"{k} {n}" for k, n in duplicates["straddling"].items()) or "none"
+    columns = ["groups", "rows", "extra copies", "groups across splits", "train/test overlap",
+               "label conflicts", "rows hashed"]  # fmt: skip
+    hashed = f"{duplicates['rows_hashed']}/{n_rows}"
+    keys = ("n_groups", "n_rows", "extra_copies")
+    row = [*(duplicates[k] for k in keys), straddling, duplicates["train_test_overlap"],
+           duplicates["label_conflicts"], hashed]  # fmt: skip
+    console.print(_table("duplicates: byte-identical images (same sha256)", columns, [row]))
+    for example in duplicates["examples"]:
+        ids = escape(", ".join(example["sample_ids"]))
+        console.print(f"    {example['sha256']} in {'+'.join(example['splits'])}: {ids}", soft_wrap=True)
 
 
 def _render(report: Any) -> None:
@@ -107,6 +134,7 @@ def _render(report: Any) -> None:
             f"  files: {f.checked} checked, {f.decoded} decoded, {f.failed} failed; {sha}; "
             f"{f.seconds:.1f} s on {f.workers} worker(s)"
         )
+    _render_duplicates(console, report.duplicates, c["rows"])
     if report.shortcuts:
         attributes = list(dict.fromkeys(s.attribute for s in report.shortcuts))
         by_source: dict[str, dict[str, Any]] = {}
@@ -120,16 +148,22 @@ def _render(report: Any) -> None:
             f"format shortcut: AUC of each attribute alone as a classifier of the label (warn ≥ "
             f"{report.shortcut_threshold:.2f}; bytes_per_pixel depends on content, shown for information)"
         )
-        console.print(_table(title, ["source", *attributes], rows))
+        console.print(_table(title, ["source", *attributes], rows, markup=True))
     for issue in report.issues:
         style = _LEVEL_STYLE[issue.level]
         examples = f" (e.g. {', '.join(issue.examples)})" if issue.examples else ""
-        console.print(
-            f"  [{style}]{issue.level}[/{style}] {issue.code}: {issue.message}{examples}", soft_wrap=True
-        )
+        text = escape(f"{issue.code}: {issue.message}{examples}")  # file names are data, not markup
+        console.print(f"  [{style}]{issue.level}[/{style}] {text}", soft_wrap=True)
     for known in header.get("known_issues", []):
         console.print(f"  [dim]known issue: {known}[/dim]", soft_wrap=True)
     console.print()
+
+
+def _duplicates_cell(duplicates: dict[str, Any]) -> str:
+    """``"8 groups (4 train/test)"``, or ``"?"`` when no sha256 is known."""
+    if not duplicates.get("rows_hashed"):
+        return "?"
+    return f"{duplicates['n_groups']} groups ({duplicates['train_test_overlap']} train/test)"
 
 
 def _summary(entries: list[dict[str, Any]]) -> None:
@@ -137,18 +171,22 @@ def _summary(entries: list[dict[str, Any]]) -> None:
     for e in entries:
         if not e["available"]:
             reason = e["reason"].split(";")[0].split(": ", 1)[-1]  # the full text is in --json
-            rows.append([e["dataset"], "unavailable", "", "", "", reason])
+            rows.append([e["dataset"], "unavailable", "", "", "", "", reason])
             continue
         n_err = sum(1 for i in e["issues"] if i["level"] == "error")
         n_warn = sum(1 for i in e["issues"] if i["level"] == "warning")
         splits = ", ".join(f"{k} {v}" for k, v in e["counts"]["split"].items())
         status = "ok" if n_err == 0 else "errors"
-        rows.append([e["dataset"], status, e["counts"]["rows"], splits, e["provenance"]["content_hash"][:16],
+        hash_prefix = e["provenance"]["content_hash"][:16]
+        duplicates = _duplicates_cell(e.get("duplicates", {}))
+        rows.append([e["dataset"], status, e["counts"]["rows"], splits, hash_prefix, duplicates,
                      f"{n_err} error(s), {n_warn} warning(s)"])  # fmt: skip
+    columns = ["dataset", "status", "rows", "splits", "content hash", "duplicates", "issues"]
+    if not any(e["available"] for e in entries):  # an empty column would only squeeze the reasons
+        columns.remove("duplicates")
+        rows = [row[:5] + row[6:] for row in rows]
     console = _console()
-    console.print(
-        _table("registered datasets", ["dataset", "status", "rows", "splits", "content hash", "issues"], rows)
-    )
+    console.print(_table("registered datasets", columns, rows))
     console.print(
         "files were not checked: pass --dataset ID (repeatable) to check files and the format shortcut"
     )

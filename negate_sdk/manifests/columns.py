@@ -14,8 +14,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from negate_sdk.manifests._safetext import printable
 from negate_sdk.manifests.errors import ManifestError
 from negate_sdk.manifests.generators import normalise_generator
+from negate_sdk.manifests.rules import ColumnRules
 from negate_sdk.manifests.schema import REAL_GENERATOR, UNKNOWN_GENERATOR, ManifestRow, json_safe, parse_label
 
 if TYPE_CHECKING:
@@ -27,21 +29,12 @@ def _shared(value: Any) -> Any:
     return sys.intern(value) if isinstance(value, str) and len(value) <= 64 else value
 
 
-@dataclass
-class RowMapping:
-    """How one dataset's raw columns become canonical rows, with what was seen while mapping."""
+@dataclass(frozen=True)
+class RowMapping(ColumnRules):
+    """How one dataset's raw columns become canonical rows (the :class:`ColumnRules` of its spec, or given
+    directly), with what was seen while mapping (the counters below fill in as rows are mapped)."""
 
     dataset_id: str
-    label_column: str | None
-    generator_column: str | None = None
-    attr_columns: tuple[str, ...] = ()
-    labels: dict[str, int] = field(default_factory=dict)
-    class_names: tuple[str, ...] | None = None
-    constant_label: int | None = None
-    unlabeled: tuple[str, ...] = ()
-    generators: dict[str, str] = field(default_factory=dict)
-    synthetic_generator: str | None = None
-    check_consistency: bool = False
     generic_labels: bool = False  # tables of unknown origin: real/synthetic/fake/0/1 words
     extra_columns: dict[str, str] = field(default_factory=dict)  # canonical field -> column (source, split)
     seen_labels: dict[str, int] = field(default_factory=dict)
@@ -54,19 +47,7 @@ class RowMapping:
     @classmethod
     def from_spec(cls, spec: DatasetSpec) -> RowMapping:
         """The mapping a dataset spec declares."""
-        return cls(
-            dataset_id=spec.id,
-            label_column=spec.label_column,
-            generator_column=spec.generator_column,
-            attr_columns=spec.attr_columns,
-            labels=dict(spec.labels),
-            class_names=spec.class_names,
-            constant_label=spec.constant_label,
-            unlabeled=spec.unlabeled,
-            generators=dict(spec.generators),
-            synthetic_generator=spec.synthetic_generator,
-            check_consistency=spec.check_generator_consistency,
-        )
+        return cls(dataset_id=spec.id, **spec.column_rules())
 
     def columns(self) -> list[str]:
         """The raw columns to read (never the image column)."""
@@ -148,7 +129,7 @@ class RowMapping:
                     generator = UNKNOWN_GENERATOR
                 self.seen_generators[str(raw_generator) if given else "(empty)"] = generator
             elif given and self._generator_of(raw_generator) != REAL_GENERATOR:
-                if self.check_consistency:
+                if self.check_generator_consistency:
                     self.conflicts["real label, generator named"] += 1
                 else:  # e.g. where a real image comes from; kept, not a generator
                     attrs["real_origin"] = json_safe(raw_generator)
@@ -157,7 +138,7 @@ class RowMapping:
             locator = f"{relpath}#{row_index}"
             extra = {k: batch[c][i] for k, c in self.extra_columns.items()}
             yield ManifestRow(
-                sample_id=f"{self.dataset_id}:{locator}",
+                sample_id=printable(f"{self.dataset_id}:{locator}"),  # file names may hold any bytes
                 locator=locator,
                 label=label,
                 generator_id=generator,

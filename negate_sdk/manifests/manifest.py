@@ -11,13 +11,14 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from negate_sdk.api import Sample
 from negate_sdk.manifests import sampling
 from negate_sdk.manifests.errors import ManifestError
+from negate_sdk.manifests.paths import path_problem, refuse
 from negate_sdk.manifests.schema import ManifestHeader, ManifestRow
 
 if TYPE_CHECKING:
@@ -68,7 +69,8 @@ class Manifest:
         essentials = sorted(self.header.essentials().items())
         digest.update(repr(essentials).encode())
         for row in sorted(self.rows, key=lambda r: r.sample_id):
-            digest.update(row.canonical().encode())
+            # surrogateescape: a locator naming a non-UTF-8 file hashes as the file name's own bytes
+            digest.update(row.canonical().encode("utf-8", "surrogateescape"))
             digest.update(b"\n")
         return digest.hexdigest()
 
@@ -183,7 +185,11 @@ class Manifest:
 
             column = self.header.column_map.get("image", "image")
             return ParquetRowSample(root=self.root, locator=row.locator, column=column, **fields)
-        return Sample.from_path(self.resolve_path(row), **fields)
+        path = self.resolve_path(row)
+        problem = path_problem(path)
+        if problem is not None:  # e.g. a NUL byte in a table cell: this row fails alone, with the reason
+            return Sample(loader=partial(refuse, str(path), problem), **fields)
+        return Sample.from_path(path, **fields)
 
     def to_samples(self, *, trust_sha256: bool = True) -> Iterator[Sample]:
         """One lazy :class:`negate_sdk.Sample` per row, in order (no image is held by the iterator)."""
@@ -191,10 +197,14 @@ class Manifest:
             yield self.to_sample(row, trust_sha256=trust_sha256)
 
     def resolve_path(self, row: ManifestRow) -> Path:
-        """The file of a ``path`` locator (absolute locators are kept as they are)."""
+        """The file of a row's ``path`` locator (absolute locators are kept as they are)."""
+        return self.locator_path(row.locator)
+
+    def locator_path(self, locator: str) -> Path:
+        """The file a ``path`` locator names: relative to :attr:`root`, or absolute."""
         if self.header.locator_scheme != "path":
             raise ManifestError(f"manifest '{self.header.id}' stores images in Parquet rows, not files")
-        path = Path(row.locator)
+        path = Path(locator)
         return path if path.is_absolute() else Path(self.root) / path
 
     # -- tables ------------------------------------------------------------------------------------

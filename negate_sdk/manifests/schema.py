@@ -81,8 +81,9 @@ class ManifestHeader:
 
     ``label_map`` maps raw label values (folder names, strings, class names) to 0/1; ``generator_map``
     maps every raw generator value seen to its generator id; ``column_map`` names the raw column behind
-    each canonical field. ``warnings`` were found while loading; ``selection`` lists the filters and
-    sampling applied to reach these rows, in order.
+    each canonical field. ``warnings`` were found while loading; ``skipped`` counts the entries a folder
+    listing could not use, by reason (``{reason: {"count": n, "examples": [...]}}``); ``selection`` lists
+    the filters and sampling applied to reach these rows, in order.
     """
 
     id: str
@@ -104,6 +105,7 @@ class ManifestHeader:
     known_issues: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     selection: tuple[str, ...] = ()
+    skipped: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from negate_sdk.manifests.errors import ManifestError
+from negate_sdk.manifests.rules import ColumnRules
 from negate_sdk.manifests.schema import SOURCE_KINDS
 
 ENV_MANIFEST_DIR = "NEGATE_MANIFEST_DIR"
@@ -76,8 +77,9 @@ class ConfigSpec:
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
-    """A dataset's TOML file, checked and typed (see ``docs/datasets.md`` for each key)."""
+class DatasetSpec(ColumnRules):
+    """A dataset's TOML file, checked and typed (see ``docs/datasets.md`` for each key); its column rules
+    (label, generator and attr columns, value maps) are the fields of :class:`ColumnRules`."""
 
     id: str
     kind: str
@@ -95,17 +97,7 @@ class DatasetSpec:
     revision: str = "main"
     default_config: str | None = None
     configs: dict[str, ConfigSpec] = field(default_factory=dict)
-    image_column: str = "image"
-    label_column: str | None = None
-    generator_column: str | None = None
-    attr_columns: tuple[str, ...] = ()
-    labels: dict[str, int] = field(default_factory=dict)
-    class_names: tuple[str, ...] | None = None
-    constant_label: int | None = None
-    unlabeled: tuple[str, ...] = ()
-    generators: dict[str, str] = field(default_factory=dict)
-    synthetic_generator: str | None = None
-    check_generator_consistency: bool = False
+    image_column: str = "image"  # the label, generator and attr columns are the inherited ColumnRules
     # folders and tables
     source: str | None = None
     splits: tuple[str, ...] = ()

@@ -17,9 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from negate_sdk.manifests._safetext import path_text, printable
 from negate_sdk.manifests.errors import ManifestError
 from negate_sdk.manifests.generators import normalise_generator
 from negate_sdk.manifests.manifest import Manifest
+from negate_sdk.manifests.paths import message_path, path_problem
 from negate_sdk.manifests.schema import (
     DEFAULT_SPLIT,
     REAL_GENERATOR,
@@ -54,14 +56,27 @@ def _read(path: Path) -> Any:
             frame = pd.read_parquet(path)
         else:
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
+            # object cells and surrogateescape: a path written in another encoding (Latin-1 file names)
+            # still names its file, instead of failing the whole table
+            frame = pd.read_csv(
+                path, dtype=object, keep_default_na=False, sep=sep, encoding_errors="surrogateescape"
+            )
     except FileNotFoundError:
-        raise ManifestError(f"table not found: {path}") from None
+        raise ManifestError(f"table not found: {message_path(path)}") from None
     except Exception as err:  # pandas/pyarrow raise many types on malformed files
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ManifestError(f"cannot read {path.name}: {first}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+        raise ManifestError(f"cannot read {path_text(path.name)}: {printable(first)}") from None
+    frame.columns = [printable(str(c).strip()) for c in frame.columns]
     return frame
+
+
+def _utf8(text: str) -> str:
+    """``text`` unchanged when it is valid UTF-8 (free text keeps its line breaks); else made printable."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of another encoding, kept by surrogateescape
+        return printable(text)
+    return text
 
 
 def _size(value: Any, column: str, row: int, name: str) -> int | None:
@@ -88,7 +103,7 @@ def load_table(
     path = Path(path).expanduser().resolve()
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise ManifestError(f"{path.name}: a table must be .csv, .tsv or .parquet")
+        raise ManifestError(f"{path_text(path.name)}: a table must be .csv, .tsv or .parquet")
     frame = _read(path)
     if kind == "parquet" and "path" not in frame.columns and "image" in frame.columns:
         from negate_sdk.manifests.hub import load_embedded_parquet
@@ -97,16 +112,18 @@ def load_table(
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise ManifestError(
-            f"{path.name} lacks column(s) {', '.join(missing)} (it has: {', '.join(map(str, frame.columns))})"
+            f"{path_text(path.name)} lacks column(s) {', '.join(missing)} "
+            f"(it has: {', '.join(map(str, frame.columns))})"
         )
-    name = path.name
-    default_source = source or path.parent.name
+    name = path_text(path.name)
+    default_source = source or printable(path.parent.name)
     extra = [c for c in frame.columns if c not in CANONICAL]
     records = frame.to_dict("records")
     rows: list[ManifestRow] = []
     bad_labels: dict[str, int] = {}
     generator_map: dict[str, str] = {}
     label_map: dict[str, int] = {}
+    unopenable: dict[str, list[str]] = {}  # reason -> "row N: path" of rows kept but marked unreadable
     for number, record in enumerate(records, start=2):  # row 1 is the CSV header
         raw_label = str(record["label"]).strip()
         label = parse_label(raw_label)
@@ -121,27 +138,31 @@ def load_table(
             generator = normalise_generator(raw_generator) if raw_generator else UNKNOWN_GENERATOR
             if generator == REAL_GENERATOR:
                 generator = UNKNOWN_GENERATOR  # a synthetic row saying "none" has no known generator
-            generator_map[raw_generator or "(empty)"] = generator
+            generator_map[printable(raw_generator) or "(empty)"] = generator
         locator = str(record["path"]).strip()
         if not locator:
             raise ManifestError(f"{name} row {number}: empty path")
         sha256 = str(record.get("sha256", "") or "").strip().lower() or None
         if sha256 is not None and not is_sha256(sha256):
             raise ManifestError(f"{name} row {number}: sha256 {sha256!r} is not 64 hex digits")
-        image_format = str(record.get("format", "") or "").strip().upper() or None
+        image_format = printable(str(record.get("format", "") or "").strip().upper()) or None
+        locator = Path(locator).as_posix()
+        problem = path_problem(Path(path.parent, locator))
+        if problem is not None:  # kept: reading it fails with this reason, the other rows go on
+            unopenable.setdefault(problem, []).append(f"row {number}: {message_path(locator)}")
         rows.append(
             ManifestRow(
-                sample_id=str(record.get("sample_id") or locator),
-                locator=Path(locator).as_posix(),
+                sample_id=printable(str(record.get("sample_id") or locator)),
+                locator=locator,
                 label=label,
                 generator_id=generator,
-                source=str(record.get("source") or default_source),
-                split=str(record.get("split") or DEFAULT_SPLIT),
+                source=printable(str(record.get("source") or default_source)),
+                split=printable(str(record.get("split") or DEFAULT_SPLIT)),
                 width=_size(record.get("width", ""), "width", number, name),
                 height=_size(record.get("height", ""), "height", number, name),
                 format=image_format,
                 sha256=sha256,
-                attrs={c: str(record[c]) for c in extra if str(record[c]) != ""},
+                attrs={c: _utf8(str(record[c])) for c in extra if str(record[c]) != ""},
             )
         )
     if bad_labels:
@@ -150,6 +171,11 @@ def load_table(
     if not rows:
         raise ManifestError(f"{name} has no rows")
     columns = {c: c for c in CANONICAL if c in frame.columns}
+    warnings = [
+        f"{len(where)} row(s) name a file that cannot be opened ({reason}); they are kept and reported "
+        f"unreadable, e.g. {'; '.join(where[:3])}"
+        for reason, where in unopenable.items()
+    ]
     header = ManifestHeader(
         id=dataset_id or path.stem,
         kind=kind,
@@ -157,6 +183,7 @@ def load_table(
         label_map=dict(sorted(label_map.items())),
         generator_map=dict(sorted(generator_map.items())),
         column_map=columns,
+        warnings=tuple(warnings),
         **dict(header_fields or {}),
     )
     return Manifest(header, rows)

@@ -10,64 +10,50 @@ Checks, in order:
    :func:`negate_sdk.imaging.open_image`, matches the manifest's sha256, size and format;
 4. **counts** per split, label, source, generator, format and size;
 5. **the format shortcut**: the out-of-fold AUC of each nuisance attribute alone as a classifier of the label,
-   per source (see :mod:`negate_sdk.manifests.shortcuts`); a warning when one reaches the threshold.
+   per source (see :mod:`negate_sdk.manifests.shortcuts`); a warning when one reaches the threshold;
+6. **duplicates**: byte-identical images (same sha256: measured on the files checked, else the manifest's),
+   the splits they straddle (a warning when one is in both ``train`` and ``test``: the dataset's own split
+   leaks it) and copies labelled both real and synthetic (an error). See
+   :mod:`negate_sdk.manifests.duplicates`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from negate_sdk import imaging
+from negate_sdk.manifests._safetext import path_text, printable
+from negate_sdk.manifests.duplicates import split_report
+from negate_sdk.manifests.filecheck import (
+    MAX_EXAMPLES,
+    FileStats,
+    Issue,
+    Progress,
+    compare_files,
+    inspect_file,
+    inspect_files,
+    issue_of,
+)
 from negate_sdk.manifests.generators import load_generators
 from negate_sdk.manifests.manifest import Manifest
 from negate_sdk.manifests.schema import REAL_GENERATOR, UNKNOWN_GENERATOR, ManifestRow, is_sha256
 from negate_sdk.manifests.shortcuts import DEFAULT_THRESHOLD, ShortcutFinding, find_shortcuts
 
 LEVELS = ("error", "warning", "note")
-CHUNK_ROWS = 128
-PARALLEL_FROM = 2000  # rows; below this, starting worker processes costs more than it saves
-MAX_EXAMPLES = 3
-Progress = Callable[[int], None]
-
-
-@dataclass
-class Issue:
-    """One finding: ``level`` error (the manifest is wrong), warning (usable, with a risk) or note."""
-
-    level: str
-    code: str
-    message: str
-    count: int = 1
-    examples: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe view."""
-        return asdict(self)
-
-
-@dataclass
-class FileStats:
-    """What the file pass found (over ``checked`` rows)."""
-
-    checked: int = 0
-    decoded: int = 0
-    failed: int = 0
-    sha256_checked: int = 0
-    sha256_mismatch: int = 0
-    size_mismatch: int = 0
-    format_mismatch: int = 0
-    seconds: float = 0.0
-    workers: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe view."""
-        return asdict(self)
+__all__ = [
+    "FileStats",
+    "Issue",
+    "ValidationReport",
+    "check_duplicates",
+    "check_rows",
+    "counts",
+    "inspect_file",
+    "inspect_files",
+    "validate_manifest",
+]
 
 
 @dataclass
@@ -82,6 +68,7 @@ class ValidationReport:
     files: FileStats | None = None
     shortcuts: list[ShortcutFinding] = field(default_factory=list)
     shortcut_threshold: float = DEFAULT_THRESHOLD
+    duplicates: dict[str, Any] = field(default_factory=dict)
 
     def _level(self, level: str) -> list[Issue]:
         return [i for i in self.issues if i.level == level]
@@ -113,12 +100,8 @@ class ValidationReport:
             "files": None if self.files is None else self.files.to_dict(),
             "shortcut_threshold": self.shortcut_threshold,
             "shortcuts": [s.to_dict() for s in self.shortcuts],
+            "duplicates": self.duplicates,
         }
-
-
-def _issue(level: str, code: str, message: str, rows: Sequence[Any] = ()) -> Issue:
-    examples = [r.sample_id if isinstance(r, ManifestRow) else str(r) for r in list(rows)[:MAX_EXAMPLES]]
-    return Issue(level, code, message, count=max(len(rows), 1), examples=examples)
 
 
 def check_rows(manifest: Manifest) -> list[Issue]:
@@ -131,7 +114,7 @@ def check_rows(manifest: Manifest) -> list[Issue]:
     duplicated = [i for i, n in ids.items() if n > 1]
     if duplicated:
         issues.append(
-            _issue(
+            issue_of(
                 "error", "duplicate-id", f"{len(duplicated)} sample id(s) appear more than once", duplicated
             )
         )
@@ -154,7 +137,7 @@ def check_rows(manifest: Manifest) -> list[Issue]:
     for level, code, message, failing in checks:
         found = [r for r in rows if failing(r)]
         if found:
-            issues.append(_issue(level, code, f"{len(found)} row(s): {message}", found))
+            issues.append(issue_of(level, code, f"{len(found)} row(s): {message}", found))
     table = load_generators()
     unmapped = Counter(r.generator_id for r in rows if r.generator_id not in table)
     if unmapped:
@@ -166,6 +149,10 @@ def check_rows(manifest: Manifest) -> list[Issue]:
         )  # fmt: skip
     for warning in manifest.header.warnings:
         issues.append(Issue("warning", "load", warning))
+    escaped = [r for r in rows if printable(r.locator) != r.locator]
+    if escaped:
+        text = "file name(s) are not UTF-8 or hold control characters: their sample ids show them escaped"
+        issues.append(issue_of("note", "escaped-names", f"{len(escaped)} {text}", escaped))
     labels = {r.label for r in rows}
     if len(labels) == 1:
         only = "real" if labels == {0} else "synthetic"
@@ -209,116 +196,49 @@ def counts(manifest: Manifest, observations: Sequence[dict[str, Any] | None] | N
     return result
 
 
-# -- the file pass ---------------------------------------------------------------------------------
+def check_duplicates(
+    manifest: Manifest, measured: dict[str, str] | None = None
+) -> tuple[dict[str, Any], list[Issue]]:
+    """Byte-identical groups of ``manifest`` (point 6 of the module docstring) and their issues.
 
-
-def inspect_file(task: tuple[str, str, str, str]) -> dict[str, Any]:
-    """Read, hash and decode one image: ``task`` is (scheme, root, image column, locator or file path)."""
-    scheme, root, column, locator = task
-    try:
-        if scheme == "path":
-            data = imaging.read_bytes(locator)
-        else:
-            from negate_sdk.manifests.parquet_images import read_image_bytes
-
-            data = read_image_bytes(root, locator, column)
-        digest = hashlib.sha256(data).hexdigest()
-        meta = imaging.open_image(data).metadata
-    except imaging.ImageError as err:
-        return {"ok": False, "error": err.reason}
-    return {
-        "ok": True,
-        "sha256": digest,
-        "format": "JPEG" if meta.format == "MPO" else meta.format,
-        "width": meta.width,
-        "height": meta.height,
-        "mode": meta.mode,
-        "jpeg_quality": meta.jpeg_quality,
-        "exif": bool(meta.exif),
-        "n_bytes": len(data),
-    }
-
-
-def _inspect_chunk(tasks: list[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
-    return [inspect_file(t) for t in tasks]
-
-
-def inspect_files(
-    manifest: Manifest,
-    rows: Sequence[ManifestRow],
-    *,
-    workers: int | None = None,
-    progress: Progress | None = None,
-) -> tuple[list[dict[str, Any]], int]:
-    """One observation per row (in order) and the number of worker processes used.
-
-    ``workers=None`` uses up to 4 processes when there are at least ``PARALLEL_FROM`` rows, else 1.
+    ``measured``: ``{locator: sha256}`` of the files read, preferred to the manifest's column. The report is
+    :func:`negate_sdk.manifests.duplicates.split_report` plus ``rows_hashed`` (rows whose sha256 is known).
     """
-    scheme = manifest.header.locator_scheme
-    column = manifest.header.column_map.get("image", "image")
-    root = manifest.root
-    tasks = [
-        (scheme, root, column, str(manifest.resolve_path(r)) if scheme == "path" else r.locator) for r in rows
-    ]
-    if workers is None:
-        workers = min(4, os.cpu_count() or 1) if len(tasks) >= PARALLEL_FROM else 1
-    chunks = [tasks[i : i + CHUNK_ROWS] for i in range(0, len(tasks), CHUNK_ROWS)]
-    observations: list[dict[str, Any]] = []
-    if workers <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            observations += _inspect_chunk(chunk)
-            if progress:
-                progress(len(chunk))
-        return observations, 1
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    measured = measured or {}
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for chunk, result in zip(chunks, pool.map(_inspect_chunk, chunks)):
-            observations += result
-            if progress:
-                progress(len(chunk))
-    return observations, workers
+    def sha_of(row: ManifestRow) -> str | None:
+        return measured.get(row.locator) or row.sha256
 
-
-def _compare(
-    rows: Sequence[ManifestRow], observations: Sequence[dict[str, Any]], stats: FileStats
-) -> list[Issue]:
-    failed: dict[str, list[str]] = defaultdict(list)
-    mismatch: dict[str, list[ManifestRow]] = defaultdict(list)
-    for row, seen in zip(rows, observations):
-        if not seen["ok"]:
-            failed[seen["error"]].append(row.sample_id)
-            continue
-        if row.sha256 is not None:
-            stats.sha256_checked += 1
-            if row.sha256 != seen["sha256"]:
-                mismatch["sha256"].append(row)
-        if (row.width is not None and row.width != seen["width"]) or (
-            row.height is not None and row.height != seen["height"]
-        ):
-            mismatch["size"].append(row)
-        if row.format is not None and row.format.upper().replace("JPG", "JPEG") != seen["format"]:
-            mismatch["format"].append(row)
-    stats.failed = sum(len(v) for v in failed.values())
-    stats.decoded = stats.checked - stats.failed
-    stats.sha256_mismatch = len(mismatch.get("sha256", ()))
-    stats.size_mismatch = len(mismatch.get("size", ()))
-    stats.format_mismatch = len(mismatch.get("format", ()))
-    issues = []
-    for reason, ids in sorted(failed.items(), key=lambda kv: -len(kv[1])):
-        issues.append(
-            Issue("error", "unreadable", f"{len(ids)} file(s): {reason}", len(ids), ids[:MAX_EXAMPLES])
-        )
-    texts = {
-        "sha256": ("error", "the file's sha256 differs from the manifest's (changed or replaced files)"),
-        "size": ("error", "the file's width × height differs from the manifest's"),
-        "format": ("warning", "the file's format differs from the manifest's"),
+    report = {
+        **split_report(manifest.rows, sha_of),
+        "rows_hashed": sum(1 for r in manifest.rows if sha_of(r)),
     }
-    for key, found in mismatch.items():
-        level, text = texts[key]
-        issues.append(_issue(level, f"{key}-mismatch", f"{len(found)} file(s): {text}", found))
-    return issues
+    issues = []
+    if report["n_groups"]:
+        examples = [f"{e['sha256']}: {' = '.join(e['sample_ids'])}" for e in report["examples"]]
+        straddle = ", ".join(f"{k} {n}" for k, n in report["straddling"].items()) or "none"
+        issues.append(
+            Issue(
+                "warning" if report["train_test_overlap"] else "note",
+                "duplicates",
+                f"{report['n_groups']} group(s) of byte-identical images over {report['n_rows']} rows; "
+                f"groups across splits: {straddle}; {report['train_test_overlap']} in both train and test "
+                "(a dataset's own split is kept as it is: runs report those test images)",
+                count=report["n_rows"],
+                examples=examples,
+            )
+        )
+    if report["label_conflicts"]:
+        issues.append(
+            Issue(
+                "error",
+                "duplicate-label-conflict",
+                f"{report['label_conflicts']} group(s) of byte-identical images are labelled both real and "
+                "synthetic",
+                count=report["label_conflicts"],
+            )
+        )
+    return report, issues
 
 
 def validate_manifest(
@@ -339,6 +259,7 @@ def validate_manifest(
     stats = None
     observations: list[dict[str, Any]] | None = None
     shortcuts: list[ShortcutFinding] = []
+    measured: dict[str, str] = {}  # locator -> sha256 of the bytes read
     if check_files and manifest.rows:
         checked = manifest.sample(limit, seed=seed) if limit is not None else manifest
         if on_start:
@@ -346,8 +267,9 @@ def validate_manifest(
         started = time.perf_counter()
         observations, used = inspect_files(manifest, checked.rows, workers=workers, progress=progress)
         stats = FileStats(checked=len(checked), seconds=round(time.perf_counter() - started, 2), workers=used)
-        issues += _compare(checked.rows, observations, stats)
+        issues += compare_files(checked.rows, observations, stats)
         good = [(r, o) for r, o in zip(checked.rows, observations) if o["ok"]]
+        measured = {r.locator: o["sha256"] for r, o in good}
         shortcuts = find_shortcuts(
             [o for _, o in good],
             [r.label for r, _ in good],
@@ -369,15 +291,18 @@ def validate_manifest(
         if limit is not None and limit < len(manifest):
             sampled = f"files checked on a seeded stratified sample of {len(checked)} of {len(manifest)} rows"
             issues.append(Issue("note", "sampled", f"{sampled} (seed {seed})"))
+    duplicates, found = check_duplicates(manifest, measured)
+    issues += found
     order = {level: i for i, level in enumerate(LEVELS)}
     issues.sort(key=lambda i: order[i.level])
     return ValidationReport(
         dataset=manifest.id,
         provenance=manifest.provenance(),
-        header=manifest.header.to_dict(),
+        header={**manifest.header.to_dict(), "root": path_text(manifest.root)},  # shown, never opened
         counts=counts(manifest, observations),
         issues=issues,
         files=stats,
         shortcuts=shortcuts,
+        duplicates=duplicates,
         shortcut_threshold=shortcut_threshold,
     )
