@@ -20,9 +20,10 @@ MAX_LISTED_FAILURES = 200
 
 
 def prediction_record(
-    sample: Sample, verdict: Verdict, detector: str, fold: str, condition: str, pred: int
+    sample: Sample, verdict: Verdict, detector: str, fold: str, condition: str, pred: int, seen: bool = False
 ) -> dict[str, Any]:
-    """One row of ``predictions.parquet``: the image's labels and groups, score, prediction and verdict."""
+    """One row of ``predictions.parquet``: the image's labels and groups, score, prediction and verdict;
+    ``seen``: the image's bytes were among the training images (flagged, left out of the metrics)."""
     attrs = sample.attrs
     real_source = attrs.get("real_source") or sample.source or "unknown"
     return {
@@ -38,6 +39,7 @@ def prediction_record(
         "score": float(verdict.score),
         "pred": pred,
         "verdict": verdict.label.value if isinstance(verdict.label, Label) else str(verdict.label),
+        "seen_in_training": bool(seen),
     }
 
 
@@ -68,6 +70,8 @@ def run_entry(
         **description,
         "contaminated": contaminated,
         "fit_from_cache": from_cache,
+        # test images whose bytes were trained on: scored and flagged in the predictions, not in metrics
+        "n_seen_in_training": sum(1 for r in records if r["seen_in_training"] and r["condition"] == "clean"),
         "metrics": metrics,
         "n_failures": {"train": len(train_failures), "test": len(test_failures)},
         "failures": [

@@ -34,6 +34,7 @@ PREDICTION_COLUMNS = (
     "score",
     "pred",
     "verdict",
+    "seen_in_training",
 )
 
 
@@ -45,10 +46,12 @@ def group_metrics(
 
     ``rows`` holds equal-length arrays named as :data:`PREDICTION_COLUMNS`. Per generator, a generator's
     synthetic images are scored against the reals of the same sources (its detection rate is ``tpr``);
-    per real source, reals only (its false-positive rate is ``fpr``).
+    per real source, reals only (its false-positive rate is ``fpr``). Rows ``seen_in_training`` (a test
+    image whose bytes were among the training images) are left out of every figure.
     """
+    unseen = ~np.asarray(rows["seen_in_training"], dtype=bool)
     condition = rows["condition"]
-    clean = condition == "clean"
+    clean = (condition == "clean") & unseen
     computed: dict[bytes, dict[str, Any]] = {}  # one source, one generator: groups often equal overall
 
     def metrics(mask: np.ndarray) -> dict[str, Any]:
@@ -86,7 +89,7 @@ def group_metrics(
         out["per_real_source"][real_source] = metrics(real & (rows["real_source"] == real_source))
     if by_condition:
         out["per_condition"] = {
-            name: metrics(condition == name)
+            name: metrics((condition == name) & unseen)
             for name in sorted(set(condition), key=lambda c: (c != "clean", c))
         }
     return out
@@ -96,8 +99,10 @@ def columns_from_records(records: Sequence[dict[str, Any]]) -> dict[str, np.ndar
     """Prediction records to named arrays (object arrays for strings)."""
     out = {}
     for column in PREDICTION_COLUMNS:
-        values = [r[column] for r in records]
-        if column in ("label", "pred"):
+        values = [r.get(column, False) if column == "seen_in_training" else r[column] for r in records]
+        if column == "seen_in_training":  # absent from predictions written before the column existed
+            out[column] = np.asarray(values, dtype=bool)
+        elif column in ("label", "pred"):
             out[column] = np.asarray(values, dtype=np.int64)
         elif column == "score":
             out[column] = np.asarray(values, dtype=np.float64)
@@ -114,7 +119,8 @@ def write_predictions(path: Path, records: Iterable[dict[str, Any]]) -> None:
     import pyarrow.parquet as pq
 
     records = list(records)
-    table = pa.table({c: [r[c] for r in records] for c in PREDICTION_COLUMNS})
+    table = pa.table({c: [r.get(c, False) if c == "seen_in_training" else r[c] for r in records]
+                      for c in PREDICTION_COLUMNS})  # fmt: skip
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     atomic_write_bytes(path, buffer.getvalue())

@@ -110,9 +110,16 @@ class Runner:
     # -- one detector ------------------------------------------------------------------------------
 
     def score(
-        self, spec: DetectorSpec, detector: Any, test: Sequence[Sample], condition: str, fold: str
+        self,
+        spec: DetectorSpec,
+        detector: Any,
+        test: Sequence[Sample],
+        condition: str,
+        fold: str,
+        seen: frozenset[str] = frozenset(),
     ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        """Prediction records of one detector on one (possibly perturbed) test set."""
+        """Prediction records of one detector on one (possibly perturbed) test set; ``seen``: ids of test
+        images whose bytes were trained on (their records are flagged)."""
         X = None
         if detector.takes_features:
             matrix = self.features(detector.feature_extractors(), test)
@@ -133,7 +140,8 @@ class Runner:
                     failures[sample.id] = verdict.error
                 else:
                     pred = int(verdict.score >= t_decision)
-                    records.append(prediction_record(sample, verdict, spec.name, fold, condition, pred))
+                    records.append(prediction_record(sample, verdict, spec.name, fold, condition, pred,
+                                                     seen=sample.id in seen))  # fmt: skip
                 sample.release()
             self.progress(stage, len(batch), len(kept))
         self._time(f"score:{spec.name}", time.perf_counter() - start)
@@ -156,6 +164,9 @@ class Runner:
         for fold in folds:
             train = self.samples(fold.train) if fold.train is not None else []
             test = self.samples(fold.test)
+            seen = frozenset(
+                s.id for s in test if fold.seen_in_training and _sha256(s) in fold.seen_in_training
+            )
             n_images += len(train) + len(test) * len(conditions)
             detectors = {spec.name: spec.build() for spec in specs}
             trainable = {s.name: detectors[s.name] for s in specs if s.trainable}
@@ -183,7 +194,7 @@ class Runner:
                 fold_records, test_failures = [], {}
                 for condition in conditions:
                     samples = test if condition == "clean" else [perturb(s, condition, c.seed) for s in test]
-                    recs, failures = self.score(spec, detector, samples, condition, fold.name)
+                    recs, failures = self.score(spec, detector, samples, condition, fold.name, seen)
                     fold_records += recs
                     test_failures.update({f"{condition}:{k}": v for k, v in failures.items()})
                 records += fold_records
@@ -224,6 +235,18 @@ class Runner:
             provenance=provenance,
         )
         return document, records
+
+
+def _sha256(sample: Sample) -> str | None:
+    """The sample's content hash, or None when its bytes cannot be read (it fails later with its reason)."""
+    from negate_sdk.imaging import ImageError
+
+    try:
+        return sample.sha256
+    except ImageError:
+        return None
+    finally:
+        sample.release()
 
 
 def run(config: RunConfig, output: str | Path, progress: ProgressFn | None = None) -> list[Path]:

@@ -67,9 +67,7 @@ from negate_sdk.cli._common import JOBS, POSITIVE, parse_params
     show_default=True,
     help="Bootstrap resamples per interval (at least 10).",
 )
-@click.option(
-    "--jobs", type=JOBS, default=1, show_default=True, help="Worker processes (-1: all cores)."
-)
+@click.option("--jobs", type=JOBS, default=1, show_default=True, help="Worker processes (-1: all cores).")
 @click.option(
     "--executor",
     type=click.Choice(["local", "ray"]),

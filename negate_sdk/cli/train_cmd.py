@@ -31,9 +31,7 @@ from negate_sdk.cli._common import JOBS, POSITIVE, emit, parse_params
     "--cache-dir", type=click.Path(file_okay=False), help="Feature store (default: the user cache)."
 )
 @click.option("--no-cache", is_flag=True, help="Keep features in memory only.")
-@click.option(
-    "--jobs", type=JOBS, default=1, show_default=True, help="Worker processes (-1: all cores)."
-)
+@click.option("--jobs", type=JOBS, default=1, show_default=True, help="Worker processes (-1: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the detector card summary as JSON.")
 def train_command(**options) -> None:
     """Train a detector and save it (calibration and thresholds from validation carved from training)."""

@@ -60,6 +60,19 @@ def check_training_labels(
     return y
 
 
+def content_groups(samples: Sequence[Sample]) -> list[str | None]:
+    """Each sample's content sha256 (None, its own group, when its bytes cannot be read)."""
+    from negate_sdk.imaging import ImageError
+
+    groups: list[str | None] = []
+    for sample in samples:
+        try:
+            groups.append(sample.sha256)
+        except ImageError:
+            groups.append(None)
+    return groups
+
+
 def first_line(err: BaseException) -> str:
     """An exception as one line: its type and the first line of its message."""
     text = str(err).strip()
@@ -163,7 +176,11 @@ class BaseDetector(ParamsMixin):
         samples = list(samples)
         y = check_training_labels(samples, y)
         train, val = stratified_split(
-            y, float(self.validation_fraction), int(self.random_state), strata=self._strata(samples, y)
+            y,
+            float(self.validation_fraction),
+            int(self.random_state),
+            strata=self._strata(samples, y),
+            groups=content_groups(samples),  # copies of one image never straddle training and validation
         )
         info = self._fit_scorer(samples, y, train, val, features=features, progress=progress)
         val_features = None if features is None else np.asarray(features)[val]

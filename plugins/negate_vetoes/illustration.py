@@ -246,13 +246,16 @@ class IllustrationVeto(BaseVeto):
         ``progress`` receives ``(stage, advance, total)`` updates.
         """
         from negate_sdk.detectors import check_training_labels
+        from negate_sdk.detectors.base import content_groups
         from negate_sdk.runtime.devices import resolve_device
         from negate_sdk.splits import stratified_split
         from negate_vetoes.illustration_training import TailTraining
 
         samples = list(samples)
         y = check_training_labels(samples, np.asarray(y, dtype=np.int64), TOO_FEW)
-        train, val = stratified_split(y, float(self.validation_fraction), int(self.random_state))
+        train, val = stratified_split(
+            y, float(self.validation_fraction), int(self.random_state), groups=content_groups(samples)
+        )
         self._build(int(self.image_size), bool(self.pretrained), resolve_device(self.device))
         self.config_ = self._config()
         training = TailTraining(self, samples, y, train, val)
