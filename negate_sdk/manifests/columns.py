@@ -14,11 +14,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from negate_sdk.manifests._safetext import printable
 from negate_sdk.manifests.errors import ManifestError
 from negate_sdk.manifests.generators import normalise_generator
 from negate_sdk.manifests.rules import ColumnRules
 from negate_sdk.manifests.schema import REAL_GENERATOR, UNKNOWN_GENERATOR, ManifestRow, json_safe, parse_label
+from negate_sdk.safetext import printable
 
 if TYPE_CHECKING:
     from negate_sdk.manifests.spec import DatasetSpec

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from negate_sdk import imaging
-from negate_sdk.manifests._safetext import printable
 from negate_sdk.manifests.manifest import Manifest
 from negate_sdk.manifests.paths import message_path, read_file_bytes
 from negate_sdk.manifests.schema import ManifestRow
+from negate_sdk.safetext import printable
 
 CHUNK_ROWS = 128
 PARALLEL_FROM = 2000  # rows; below this, starting worker processes costs more than it saves

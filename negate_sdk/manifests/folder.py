@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from negate_sdk.manifests._safetext import printable
 from negate_sdk.manifests.errors import ManifestError
 from negate_sdk.manifests.manifest import Manifest
 from negate_sdk.manifests.paths import message_path, path_problem
@@ -37,6 +36,7 @@ from negate_sdk.manifests.schema import (
     ManifestHeader,
     ManifestRow,
 )
+from negate_sdk.safetext import printable
 
 DEFAULT_LABEL_DIRS = {"real": 0, "synthetic": 1, "fake": 1}
 IMAGE_SUFFIXES = frozenset(

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from negate_sdk import imaging
-from negate_sdk.manifests._safetext import path_text, printable
+from negate_sdk.safetext import path_text, printable
 
 MESSAGE_PATH_CHARS = 160  # longer paths are elided in messages: the start and the end name the file
 

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from negate_sdk.manifests._safetext import path_text, printable
 from negate_sdk.manifests.errors import ManifestError
 from negate_sdk.manifests.generators import normalise_generator
 from negate_sdk.manifests.manifest import Manifest
@@ -31,6 +30,7 @@ from negate_sdk.manifests.schema import (
     is_sha256,
     parse_label,
 )
+from negate_sdk.safetext import path_text, printable
 
 REQUIRED = ("path", "label")
 CANONICAL = (

@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from negate_sdk.manifests._safetext import path_text, printable
 from negate_sdk.manifests.duplicates import split_report
 from negate_sdk.manifests.filecheck import (
     MAX_EXAMPLES,
@@ -41,6 +40,7 @@ from negate_sdk.manifests.generators import load_generators
 from negate_sdk.manifests.manifest import Manifest
 from negate_sdk.manifests.schema import REAL_GENERATOR, UNKNOWN_GENERATOR, ManifestRow, is_sha256
 from negate_sdk.manifests.shortcuts import DEFAULT_THRESHOLD, ShortcutFinding, find_shortcuts
+from negate_sdk.safetext import path_text, printable
 
 LEVELS = ("error", "warning", "note")
 __all__ = [
