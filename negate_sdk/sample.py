@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from negate_sdk import imaging
+from negate_sdk.safetext import path_text
 
 
 class Sample:
@@ -67,8 +68,8 @@ class Sample:
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], **fields: Any) -> Sample:
-        """A sample backed by a file; ``id`` defaults to the path as given."""
-        fields.setdefault("id", str(path))
+        """A sample backed by a file; ``id`` defaults to the path as given, in printable form."""
+        fields.setdefault("id", path_text(path))  # printable and stable: ids go into JSON and Parquet
         return cls(path=path, **fields)
 
     @classmethod
@@ -146,7 +147,7 @@ class Sample:
         """JSON-safe identity of the sample (no pixels)."""
         return {
             "id": self.id,
-            "path": None if self.path is None else str(self.path),
+            "path": None if self.path is None else path_text(self.path),
             "sha256": self._sha256,
             "label": self.label,
             "generator": self.generator,

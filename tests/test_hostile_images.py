@@ -27,20 +27,18 @@ import pytest
 from PIL import ExifTags, Image, ImageFile, TiffTags
 from PIL.PngImagePlugin import PngInfo
 
-from negate_sdk import imaging
 from negate_sdk.imaging import (
-    MAX_CONTAINER_CHUNKS,
-    MAX_EXIF_TAGS,
-    MAX_TEXT_CHARS,
-    MAX_XMP_CHARS,
     Failure,
     ImageError,
     check_structure,
     open_image,
     open_many,
+    pixels,
     probe,
     read_bytes,
 )
+from negate_sdk.imaging.containers import MAX_CONTAINER_CHUNKS
+from negate_sdk.imaging.metadata import MAX_EXIF_TAGS, MAX_TEXT_CHARS, MAX_XMP_CHARS
 from negate_sdk.safetext import ELLIPSIS
 
 MiB = 1 << 20
@@ -306,7 +304,7 @@ def test_tiff_pages_and_tags_are_bounded():
 
 
 def reference_to_rgb(im: Image.Image) -> np.ndarray:
-    """imaging._to_rgb as it was before row blocks (whole-image conversion), kept as the oracle."""
+    """pixels._to_rgb as it was before row blocks (whole-image conversion), kept as the oracle."""
     if im.mode.startswith("I"):
         raw = np.asarray(im)
         gray = ((np.clip(raw, 0, 65535).astype(np.uint32) + 128) // 257).astype(np.uint8)
@@ -314,7 +312,7 @@ def reference_to_rgb(im: Image.Image) -> np.ndarray:
         transparent = im.info.get("transparency")
         if isinstance(transparent, int):
             alpha = np.where(raw == transparent, 0, 255).astype(np.uint8)
-            return imaging._composite(np.concatenate([rgb, alpha[..., None]], axis=2))
+            return pixels._composite(np.concatenate([rgb, alpha[..., None]], axis=2))
         return rgb
     if im.mode == "F":
         values = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=255.0, neginf=0.0)
@@ -325,7 +323,7 @@ def reference_to_rgb(im: Image.Image) -> np.ndarray:
     if im.mode == "La":
         im = im.convert("LA")
     if im.has_transparency_data:
-        return imaging._composite(np.asarray(im.convert("RGBA")))
+        return pixels._composite(np.asarray(im.convert("RGBA")))
     return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
 
 
@@ -365,10 +363,10 @@ def random_images() -> list[tuple[str, Image.Image]]:
 
 @pytest.mark.parametrize("block_pixels", [1, 37, 1 << 20])
 def test_row_blocks_are_bit_identical_to_whole_image_conversion(monkeypatch, block_pixels):
-    monkeypatch.setattr(imaging, "_BLOCK_PIXELS", block_pixels)
+    monkeypatch.setattr(pixels, "_BLOCK_PIXELS", block_pixels)
     for name, im in random_images():
         expected = reference_to_rgb(im)
-        got = imaging._to_rgb(im)
+        got = pixels._to_rgb(im)
         assert got.dtype == np.uint8 and got.flags.c_contiguous and got.flags.writeable, name
         np.testing.assert_array_equal(got, expected, err_msg=name)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from negate_sdk import imaging
 from negate_sdk.api import Sample
+from negate_sdk.safetext import path_text, printable
 
 HF_SCHEME = "hf://"
 _MAX_OPEN_FILES = 8
@@ -54,9 +55,10 @@ def _parquet_file(root: str, relpath: str) -> tuple[Any, list[int]]:
     try:
         handle = pq.ParquetFile(open_binary(root, relpath))
     except FileNotFoundError:
-        raise imaging.ImageError(f"file not found: {relpath} (under {root})") from None
+        raise imaging.ImageError(f"file not found: {path_text(relpath)} (under {path_text(root)})") from None
     except OSError as err:
-        raise imaging.ImageError(f"cannot read {relpath}: {str(err).splitlines()[0]}") from None
+        reason = printable(str(err).splitlines()[0] if str(err) else type(err).__name__, 200)
+        raise imaging.ImageError(f"cannot read {path_text(relpath)}: {reason}") from None
     starts, total = [], 0
     for i in range(handle.metadata.num_row_groups):
         starts.append(total)
