@@ -42,27 +42,17 @@ def _table(title: str, columns: list[str], rows: list[list[Any]], markup: bool =
 
 def _run_one(manifest: Any, *, check_files: bool, limit: int | None, seed: int, workers: int | None,
              threshold: float) -> Any:  # fmt: skip
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from negate_sdk.manifests.validate import validate_manifest
+    from negate_sdk.progress import stage_progress
 
-    console = _console(stderr=True)
-    columns = (
-        TextColumn("checking {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task(manifest.id, total=None)
+    with stage_progress() as progress:
         return validate_manifest(
             manifest,
             check_files=check_files,
             limit=limit,
             seed=seed,
             workers=workers,
-            on_start=lambda n: progress.update(task, total=n),
-            progress=lambda k: progress.advance(task, k),
+            progress=progress,
             shortcut_threshold=threshold,
         )
 

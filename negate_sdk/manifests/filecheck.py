@@ -7,9 +7,8 @@ Every failure is one printable line per file; one hostile file never ends the pa
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,12 +16,13 @@ from negate_sdk import imaging
 from negate_sdk.manifests.manifest import Manifest
 from negate_sdk.manifests.paths import message_path, read_file_bytes
 from negate_sdk.manifests.schema import ManifestRow
+from negate_sdk.pool import ordered_map, resolve_n_jobs
+from negate_sdk.progress import ProgressFn
 from negate_sdk.safetext import printable
 
 CHUNK_ROWS = 128
 PARALLEL_FROM = 2000  # rows; below this, starting worker processes costs more than it saves
 MAX_EXAMPLES = 3
-Progress = Callable[[int], None]
 
 
 @dataclass
@@ -104,11 +104,12 @@ def inspect_files(
     rows: Sequence[ManifestRow],
     *,
     workers: int | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """One observation per row (in order) and the number of worker processes used.
 
-    ``workers=None`` uses up to 4 processes when there are at least ``PARALLEL_FROM`` rows, else 1.
+    ``workers=None`` uses a process per core when there are at least ``PARALLEL_FROM`` rows, else 1
+    (the SDK's pool: :mod:`negate_sdk.pool`). ``progress`` receives ``(stage, advance, total)``.
     """
     scheme = manifest.header.locator_scheme
     column = manifest.header.column_map.get("image", "image")
@@ -117,23 +118,14 @@ def inspect_files(
         (scheme, root, column, str(manifest.resolve_path(r)) if scheme == "path" else r.locator) for r in rows
     ]
     if workers is None:
-        workers = min(4, os.cpu_count() or 1) if len(tasks) >= PARALLEL_FROM else 1
+        workers = -1 if len(tasks) >= PARALLEL_FROM else 1
     chunks = [tasks[i : i + CHUNK_ROWS] for i in range(0, len(tasks), CHUNK_ROWS)]
+    workers = 1 if len(chunks) <= 1 else resolve_n_jobs(workers)
     observations: list[dict[str, Any]] = []
-    if workers <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            observations += _inspect_chunk(chunk)
-            if progress:
-                progress(len(chunk))
-        return observations, 1
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for chunk, result in zip(chunks, pool.map(_inspect_chunk, chunks)):
-            observations += result
-            if progress:
-                progress(len(chunk))
+    for chunk, result in zip(chunks, ordered_map(_inspect_chunk, chunks, workers)):
+        observations += result
+        if progress:
+            progress(f"check {manifest.id}", len(chunk), len(tasks))
     return observations, workers
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,6 @@ from negate_sdk.manifests.filecheck import (
     MAX_EXAMPLES,
     FileStats,
     Issue,
-    Progress,
     compare_files,
     inspect_file,
     inspect_files,
@@ -40,6 +39,7 @@ from negate_sdk.manifests.generators import load_generators
 from negate_sdk.manifests.manifest import Manifest
 from negate_sdk.manifests.schema import REAL_GENERATOR, UNKNOWN_GENERATOR, ManifestRow, is_sha256
 from negate_sdk.manifests.shortcuts import DEFAULT_THRESHOLD, ShortcutFinding, find_shortcuts
+from negate_sdk.progress import ProgressFn
 from negate_sdk.safetext import path_text, printable
 
 LEVELS = ("error", "warning", "note")
@@ -248,13 +248,11 @@ def validate_manifest(
     limit: int | None = None,
     seed: int = 0,
     workers: int | None = None,
-    progress: Progress | None = None,
-    on_start: Callable[[int], None] | None = None,
+    progress: ProgressFn | None = None,
     shortcut_threshold: float = DEFAULT_THRESHOLD,
 ) -> ValidationReport:
     """Validate ``manifest`` (see the module docstring); ``limit`` checks the files of a seeded stratified
-    sample only. ``on_start(n)`` is called with the number of files before the file pass and ``progress(k)``
-    after each ``k`` files."""
+    sample only. ``progress`` receives ``(stage, advance, total)`` during the file pass."""
     issues = check_rows(manifest)
     stats = None
     observations: list[dict[str, Any]] | None = None
@@ -262,8 +260,6 @@ def validate_manifest(
     measured: dict[str, str] = {}  # locator -> sha256 of the bytes read
     if check_files and manifest.rows:
         checked = manifest.sample(limit, seed=seed) if limit is not None else manifest
-        if on_start:
-            on_start(len(checked))
         started = time.perf_counter()
         observations, used = inspect_files(manifest, checked.rows, workers=workers, progress=progress)
         stats = FileStats(checked=len(checked), seconds=round(time.perf_counter() - started, 2), workers=used)
