@@ -98,8 +98,7 @@ def read_chunk(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     Checks: a zip of exactly ``sha256.npy`` and ``X.npy``, stored uncompressed (as :meth:`FeatureStore.put`
     writes them, so memory is bounded by the file's size), each member's CRC, ``.npy`` headers, no object
     arrays (a pickle is refused, never loaded), ``X`` 2-D float32 with one row per hash, and each hash 64 hex
-    characters. Raises ``ValueError`` (or ``zipfile.BadZipFile``, a subclass of ``Exception``) naming what
-    is wrong.
+    characters. Raises ``ValueError`` or ``zipfile.BadZipFile`` naming what is wrong.
     """
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         infos = archive.infolist()
@@ -452,7 +451,9 @@ class FeatureStore:
                     "cache_key": key,
                     "extractor": meta.get("name"),
                     "entries": len(self.index(key)),
-                    "chunks": sum(1 for f in files if f.base_name.startswith("chunk-")),
+                    "chunks": sum(
+                        1 for f in files if f.base_name.startswith("chunk-") and f.base_name.endswith(".npz")
+                    ),
                     "bytes": sum(f.size for f in files),
                 }
             )

@@ -150,6 +150,8 @@ def test_a_damaged_chunk_is_set_aside_reported_once_and_recomputed(damage, tmp_p
     assert not paths[1].exists() and paths[1].with_name(names[1] + DAMAGED_SUFFIX).is_file()
     assert FeatureStore(tmp_path / "store").missing(KEY, everything) == [h("n3"), h("n4")]
     assert len(store_warnings(caplog)) == 1
+    (info,) = store.info()  # the set-aside file is no chunk, and its entries are not counted
+    assert (info["entries"], info["chunks"]) == (7, 2)
     # the normal extraction path (missing, put, get) recomputes them
     store.put(KEY, [h("n3"), h("n4")], features(GROUPS[1]))
     np.testing.assert_array_equal(store.get(KEY, everything), features([n for g in GROUPS for n in g]))
