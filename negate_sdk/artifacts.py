@@ -27,6 +27,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from negate_sdk.weightfiles.files import ArtifactError, artifact_path, is_plain_name, read_json
+
+__all__ = ["ArtifactError", "artifact_path", "is_plain_name"]  # re-exported: the names loaders use
+
 CARD_NAME = "detector.json"
 CARD_FORMAT = "negate-detector"
 CARD_FORMAT_VERSION = 1
@@ -35,10 +39,6 @@ MAX_CARD_BYTES = 16 << 20  # a card is parameters, thresholds and feature names:
 MAX_WEIGHTS_BYTES = 8 << 30  # no detector file here comes near; a bound keeps /dev/zero-like tricks out
 # Types a .skops file may hold beyond skops' own trusted defaults. Anything else is refused on load.
 SKOPS_ALLOWED = frozenset({"sklearn.tree._tree.Tree"})
-
-
-class ArtifactError(ValueError):
-    """A detector folder that cannot be trusted or read; ``str(err)`` is one line."""
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -186,7 +186,7 @@ def write_card(directory: str | os.PathLike[str], card: dict[str, Any]) -> Path:
             )
         files[path.name] = file_sha256(path)
     full = {"format": CARD_FORMAT, "format_version": CARD_FORMAT_VERSION, **card, "files": files}
-    text = json.dumps(full, indent=2, sort_keys=True, default=_json_default)
+    text = json.dumps(full, indent=2, sort_keys=True, default=_json_default, allow_nan=False)
     return atomic_write_bytes(directory / CARD_NAME, text.encode())
 
 
@@ -206,13 +206,8 @@ def read_card(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise ArtifactError(f"{directory}: not a folder (a saved detector is a folder with {CARD_NAME})")
     if not card_path.is_file():
         raise ArtifactError(f"{directory}: no {CARD_NAME}; not a saved negate detector")
-    _check_regular(card_path, MAX_CARD_BYTES)
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ArtifactError(f"{card_path}: not valid JSON ({err})") from None
-    except RecursionError:
-        raise ArtifactError(f"{card_path}: JSON nested too deeply to be a detector card") from None
+    artifact_path(directory, CARD_NAME)  # a regular file, not a link, FIFO or device
+    card = read_json(card_path, max_bytes=MAX_CARD_BYTES)  # strict: bounded, no NaN, no duplicate keys
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise ArtifactError(f"{card_path}: not a negate detector card (format is not '{CARD_FORMAT}')")
     if card.get("format_version") != CARD_FORMAT_VERSION:
@@ -236,48 +231,14 @@ def read_card(directory: str | os.PathLike[str]) -> dict[str, Any]:
             raise ArtifactError(f"{card_path}: refusing to load: unsafe file entry {name!r}")
         if not path.exists() and not path.is_symlink():
             raise ArtifactError(f"{directory}: file '{name}' listed in the card is missing")
-        _check_regular(path, MAX_WEIGHTS_BYTES)
+        artifact_path(directory, name)  # a regular file inside the folder: no link out, no FIFO, no device
+        if path.stat().st_size > MAX_WEIGHTS_BYTES:
+            raise ArtifactError(f"{path}: over the {MAX_WEIGHTS_BYTES} byte limit of a weight file")
         if file_sha256(path) != digest:
             raise ArtifactError(
                 f"{directory}: file '{name}' does not match its sha256 in the card (altered?)"
             )
     return card
-
-
-def is_plain_name(name: Any) -> bool:
-    """True for a file name with no folder part: not empty, no separators, not '.' or '..', no NUL."""
-    return (
-        isinstance(name, str)
-        and name not in ("", ".", "..")
-        and not any(c in name for c in "/\\\x00")
-        and Path(name).name == name
-    )
-
-
-def _check_regular(path: Path, max_bytes: int) -> None:
-    """Refuse anything but a regular file (no link, FIFO, device) of at most ``max_bytes``; opens nothing."""
-    try:
-        info = path.lstat()
-    except OSError as err:
-        raise ArtifactError(f"{path}: cannot read ({err.strerror or err})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ArtifactError(f"{path}: not a regular file (links, FIFOs and devices are refused)")
-    if info.st_size > max_bytes:
-        raise ArtifactError(f"{path}: {info.st_size} bytes, over the {max_bytes} byte limit")
-
-
-def artifact_path(directory: str | os.PathLike[str], name: Any) -> Path:
-    """The verified file ``name`` of a saved detector folder: a plain name of a regular file inside it.
-
-    Loaders call this for every file name a card's state mentions, so a card cannot point outside its
-    folder (``/tmp/x``, ``../x``) or at a FIFO or device.
-    """
-    directory = Path(directory)
-    if not is_plain_name(name):
-        raise ArtifactError(f"{directory}: refusing file entry {name!r} (not a plain file name)")
-    path = directory / name
-    _check_regular(path, MAX_WEIGHTS_BYTES)
-    return path
 
 
 def save_skops(path: Path, obj: Any) -> str:
@@ -299,4 +260,7 @@ def load_skops(path: Path) -> Any:
     refused = sorted(set(untrusted) - SKOPS_ALLOWED)
     if refused:
         raise ArtifactError(f"{path.name}: refusing to load untrusted types {', '.join(refused)}")
-    return sio.load(path, trusted=untrusted)
+    try:
+        return sio.load(path, trusted=untrusted)
+    except Exception as err:  # only allow-listed types reach here; anything malformed is one line
+        raise ArtifactError(f"{path.name}: cannot be loaded ({type(err).__name__})") from None

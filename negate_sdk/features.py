@@ -20,7 +20,7 @@ from negate_sdk.imaging import ImageError
 from negate_sdk.pool import ordered_map
 from negate_sdk.progress import ProgressFn
 from negate_sdk.sample import Sample, decoded_groups
-from negate_sdk.store import FeatureStore, MemoryFeatureStore
+from negate_sdk.store import DamagedChunkError, FeatureStore, MemoryFeatureStore
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +158,28 @@ def extract_features(
     """
     store = store if store is not None else MemoryFeatureStore()
     hashes, failures = sample_hashes(samples)
+    for attempt in range(2):
+        _extract_missing(extractors, samples, store, hashes, failures, chunk_size, n_jobs, progress)
+        try:
+            return collect_features(extractors, store, hashes, failures)
+        except DamagedChunkError as err:  # a chunk damaged since it was indexed: set aside, redo once
+            if attempt:
+                raise
+            logger.warning("%s; recomputing its entries", err)
+    raise AssertionError("unreachable")
+
+
+def _extract_missing(
+    extractors: Sequence[Any],
+    samples: Sequence[Sample],
+    store: FeatureStore | MemoryFeatureStore,
+    hashes: list[str | None],
+    failures: dict[int, str],
+    chunk_size: int,
+    n_jobs: int,
+    progress: ProgressFn | None,
+) -> None:
+    """Extract and store what ``store`` lacks of each extractor's features, chunk by chunk."""
     for extractor in extractors:
         key = extractor.cache_key
         todo = pending_samples(store, key, hashes, failures)
@@ -174,7 +196,6 @@ def extract_features(
                 store.put(key, [hashes[chunk[j]] for j in good], X, meta=extractor_meta(extractor))
             if progress:
                 progress(stage, len(chunk), len(todo))
-    return collect_features(extractors, store, hashes, failures)
 
 
 def _run_chunks(extractor: Any, samples: Sequence[Sample], chunks: list[list[int]], n_jobs: int):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -33,6 +34,11 @@ class CountingMeans(BaseExtractor):
         return np.array([s.pixels.reshape(-1, 3).mean(0) for s in samples], dtype=np.float32).reshape(-1, 3)
 
 
+def h(name):
+    """A stand-in image hash: the store keys entries by 64-hex sha256 only."""
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
 def images(n, seed=0):
     rng = np.random.default_rng(seed)
     return [
@@ -44,25 +50,32 @@ def images(n, seed=0):
 def test_put_get_round_trip_and_missing(tmp_path, make_store):
     store = make_store(tmp_path)
     X = np.arange(12, dtype=np.float32).reshape(4, 3)
-    store.put("key-1", ["a", "b", "c", "d"], X)
-    assert store.missing("key-1", ["d", "e", "a", "e", "f"]) == ["e", "f"]
-    np.testing.assert_array_equal(store.get("key-1", ["c", "a", "c"]), X[[2, 0, 2]])
-    with pytest.raises(KeyError, match="no features for image zz"):
-        store.get("key-1", ["a", "zz"])
+    store.put("key-1", [h("a"), h("b"), h("c"), h("d")], X)
+    assert store.missing("key-1", [h("d"), h("e"), h("a"), h("e"), h("f")]) == [h("e"), h("f")]
+    np.testing.assert_array_equal(store.get("key-1", [h("c"), h("a"), h("c")]), X[[2, 0, 2]])
+    with pytest.raises(KeyError, match=f"no features for image {h('zz')[:12]}"):
+        store.get("key-1", [h("a"), h("zz")])
 
 
 def test_entries_survive_a_new_process_and_ignore_partial_files(tmp_path):
     store = FeatureStore(tmp_path)
-    store.put("k", ["x", "y"], np.ones((2, 2)), meta={"name": "demo"})
+    store.put("k", [h("x"), h("y")], np.ones((2, 2)), meta={"name": "demo"})
     # what a crash mid-write leaves: a temporary dot-file and a truncated chunk with another name
     (tmp_path / "k" / ".chunk-dead.npz.123.tmp").write_bytes(b"half")
     (tmp_path / "k" / "chunk-truncated.npz").write_bytes(b"PK\x03\x04 truncated")
     fresh = FeatureStore(tmp_path)
-    assert fresh.missing("k", ["x", "y", "z"]) == ["z"]
-    np.testing.assert_array_equal(fresh.get("k", ["y"]), [[1, 1]])
+    assert fresh.missing("k", [h("x"), h("y"), h("z")]) == [h("z")]
+    np.testing.assert_array_equal(fresh.get("k", [h("y")]), [[1, 1]])
     assert fresh.meta("k") == {"name": "demo"}
     (info,) = fresh.info()
     assert (info["cache_key"], info["extractor"], info["entries"]) == ("k", "demo", 2)
+    # the truncated chunk was set aside (renamed, not deleted); clear() removes it with the rest
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "k").iterdir()) == [
+        ".chunk",
+        "chunk",
+        "chunk",
+        "meta.json",
+    ]
     assert fresh.clear() == 4 and fresh.info() == []
 
 
@@ -164,24 +177,24 @@ def test_concurrent_writers_share_one_store(tmp_path):
         pool.starmap(_write_half, [(str(tmp_path), 0), (str(tmp_path), 1)])
     store = FeatureStore(tmp_path)
     assert len(store.index("shared")) == 20
-    np.testing.assert_array_equal(store.get("shared", ["h7", "h13"]), [[7.0], [13.0]])
+    np.testing.assert_array_equal(store.get("shared", [h("h7"), h("h13")]), [[7.0], [13.0]])
 
 
 def _write_half(root, half):
     store = FeatureStore(root)
     for i in range(half * 10, half * 10 + 10):
-        store.put("shared", [f"h{i}"], np.array([[float(i)]]))
+        store.put("shared", [h(f"h{i}")], np.array([[float(i)]]))
     return os.getpid()
 
 
 def test_a_file_uri_and_a_path_name_the_same_store(tmp_path):
     by_path = FeatureStore(tmp_path)
-    name = by_path.put("k", ["a", "b"], np.array([[1.0, 2.0], [3.0, 4.0]]), meta={"name": "demo"})
+    name = by_path.put("k", [h("a"), h("b")], np.array([[1.0, 2.0], [3.0, 4.0]]), meta={"name": "demo"})
     by_uri = FeatureStore(f"file://{tmp_path}")
     assert by_uri.root == f"file://{tmp_path}" and by_uri.is_local
-    np.testing.assert_array_equal(by_uri.get("k", ["b", "a"]), [[3, 4], [1, 2]])
-    by_uri.put("k", ["c"], np.array([[5.0, 6.0]]))
-    assert FeatureStore(tmp_path).missing("k", ["a", "b", "c", "d"]) == ["d"]
+    np.testing.assert_array_equal(by_uri.get("k", [h("b"), h("a")]), [[3, 4], [1, 2]])
+    by_uri.put("k", [h("c")], np.array([[5.0, 6.0]]))
+    assert FeatureStore(tmp_path).missing("k", [h("a"), h("b"), h("c"), h("d")]) == [h("d")]
     assert by_uri.absent_chunks("k", [name, "chunk-never-written.npz"]) == ["chunk-never-written.npz"]
     assert [f.name for f in (tmp_path / "k").iterdir() if f.name.startswith(".")] == []  # no temp files left
 
@@ -203,14 +216,14 @@ def test_an_object_store_is_written_with_single_puts_and_the_store_pickles_witho
     store = FeatureStore(f"memory://{bucket}/features")  # fsspec's in-process object store
     assert not store.is_local
     X = np.arange(6, dtype=np.float32).reshape(3, 2)
-    store.put("key", ["h1", "h2", "h3"], X, meta={"name": "demo"})
+    store.put("key", [h("h1"), h("h2"), h("h3")], X, meta={"name": "demo"})
     objects = fsspec.filesystem("memory").ls(f"/{bucket}/features/key", detail=False)
     names = sorted(p.rsplit("/", 1)[-1] for p in objects)
     assert names[0].startswith("chunk-") and names[1:] == ["meta.json"]  # no temporary objects, no renames
-    assert store.missing("key", ["h1", "h4"]) == ["h4"]  # loads this object's index
+    assert store.missing("key", [h("h1"), h("h4")]) == [h("h4")]  # loads this object's index
     copy = pickle.loads(pickle.dumps(store))
-    assert copy._index == {} and set(store._index["key"]) == {"h1", "h2", "h3"}
-    np.testing.assert_array_equal(copy.get("key", ["h3", "h1"]), X[[2, 0]])
+    assert copy._index == {} and set(store._index["key"]) == {h("h1"), h("h2"), h("h3")}
+    np.testing.assert_array_equal(copy.get("key", [h("h3"), h("h1")]), X[[2, 0]])
     (info,) = copy.info()
     assert (info["cache_key"], info["extractor"], info["entries"], info["chunks"]) == ("key", "demo", 3, 1)
     assert copy.clear() == 2 and copy.info() == []
@@ -227,9 +240,9 @@ def test_a_filesystem_without_atomic_puts_gets_temp_and_rename(tmp_path):
     assert single_put_is_atomic(memory_filesystem())
     assert single_put_is_atomic(pafs.S3FileSystem(anonymous=True, region="us-east-1"))
     store = FeatureStore(str(tmp_path / "s"), filesystem=wrapped_local)
-    store.put("k", ["x"], np.array([[7.0]]), meta={"name": "demo"})
+    store.put("k", [h("x")], np.array([[7.0]]), meta={"name": "demo"})
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "s" / "k").iterdir()) == ["chunk", "meta.json"]
-    np.testing.assert_array_equal(FeatureStore(tmp_path / "s").get("k", ["x"]), [[7.0]])
+    np.testing.assert_array_equal(FeatureStore(tmp_path / "s").get("k", [h("x")]), [[7.0]])
 
 
 def test_an_unknown_uri_scheme_is_a_one_line_error():

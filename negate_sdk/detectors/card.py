@@ -8,15 +8,12 @@ entries (a composite's extractors and head, a network's weights) are checked by 
 
 from __future__ import annotations
 
-import itertools
 import math
 from pathlib import Path
 from typing import Any
 
 from negate_sdk.artifacts import CARD_NAME, ArtifactError, is_plain_name
-
-CALIBRATION_METHODS = ("none", "sigmoid", "isotonic")
-MAX_ISOTONIC_KNOTS = 1_000_000
+from negate_sdk.weightfiles.states import check_calibrator_state
 
 
 class CardError(ArtifactError):
@@ -55,7 +52,7 @@ def check_card(card: dict[str, Any], directory: str | Path) -> None:
     directory = Path(directory)
     _require(card, directory, "detector", str)
     _require(card, directory, "params", dict)
-    check_calibrator(_require(card, directory, "calibrator", dict), directory)
+    check_calibrator_state(_require(card, directory, "calibrator", dict), f"{directory / CARD_NAME}")
     thresholds = _require(card, directory, "thresholds", dict)
     values = {}
     for key in ("t_genuine", "t_synthetic", "t_decision"):
@@ -80,35 +77,6 @@ def check_card(card: dict[str, Any], directory: str | Path) -> None:
     for field in ("training", "validation_metrics"):
         if not isinstance(card.get(field, {}), dict):
             raise _fail(directory, field, "must be an object", card.get(field))
-
-
-def check_calibrator(state: dict[str, Any], directory: Path) -> None:
-    """A calibrator's saved state: a known method with finite parameters (increasing isotonic knots)."""
-    method = state.get("method")
-    if method not in CALIBRATION_METHODS:
-        raise _fail(
-            directory, "calibrator.method", f"must be one of {', '.join(CALIBRATION_METHODS)}", method
-        )
-    allowed = {"none": set(), "sigmoid": {"a", "b"}, "isotonic": {"x", "y"}}[method]
-    extra = set(state) - allowed - {"method"}
-    if extra:
-        raise _fail(directory, "calibrator", f"has keys a '{method}' calibrator does not take", sorted(extra))
-    if method == "sigmoid":
-        for key in ("a", "b"):
-            if not _is_number(state.get(key)):
-                raise _fail(directory, f"calibrator.{key}", "must be a finite number", state.get(key))
-    if method == "isotonic":
-        x, y = state.get("x"), state.get("y")
-        if (
-            not isinstance(x, list)
-            or not isinstance(y, list)
-            or not 1 <= len(x) == len(y) <= MAX_ISOTONIC_KNOTS
-        ):
-            raise _fail(directory, "calibrator", "must hold knot lists x and y of one length")
-        if not all(_is_number(v) for v in x + y) or any(b < a for a, b in itertools.pairwise(x)):
-            raise _fail(directory, "calibrator.x", "must be finite, increasing knots with finite values")
-        if any(not 0.0 <= v <= 1.0 for v in y):
-            raise _fail(directory, "calibrator.y", "must be probabilities in [0, 1]")
 
 
 def check_family(card: dict[str, Any], directory: str | Path) -> None:

@@ -71,10 +71,10 @@ def save_tensors(path: Path, tensors: dict[str, Any]) -> None:
 
 
 def load_tensors(path: Path) -> dict[str, Any]:
-    """Read a safetensors file onto the CPU."""
-    from safetensors.torch import load_file
+    """Read a safetensors file onto the CPU (its header checked first: :mod:`negate_sdk.weightfiles`)."""
+    from negate_sdk.runtime.tensors import load_tensors as load
 
-    return load_file(str(path))
+    return load(path)
 
 
 class Checkpoint:

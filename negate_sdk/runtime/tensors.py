@@ -19,9 +19,9 @@ def load_tensors(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from negate_sdk.weightfiles import load_safetensors_torch
 
-        return dict(load_file(str(path)))
+        return dict(load_safetensors_torch(path))  # header checked before the native loader sees it
     state = torch.load(path, map_location="cpu", weights_only=True)
     for key in ("state_dict", "model"):  # common wrappers around the state dict
         if isinstance(state, dict) and isinstance(state.get(key), dict):

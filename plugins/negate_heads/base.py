@@ -1,4 +1,9 @@
-"""What every head shares: scikit-learn estimator plumbing, label checks and safe persistence."""
+"""What every head shares: scikit-learn estimator plumbing, label checks and safe persistence.
+
+Loading is hostile-input safe: a head's ``state`` (from a detector card) and the files it names are
+checked before anything reads them (:mod:`negate_sdk.weightfiles`), and whatever is wrong with them is
+one :class:`~negate_sdk.artifacts.ArtifactError` line.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,13 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+
+from negate_sdk.artifacts import ArtifactError
+from negate_sdk.registry import MissingDependencyError
+from negate_sdk.weightfiles import artifact_path, float_array, read_json
+from negate_sdk.weightfiles.files import int_value
+
+MAX_FEATURES = 10_000_000
 
 
 class Head(ClassifierMixin, BaseEstimator):
@@ -54,11 +66,31 @@ class Head(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load_weights(cls, directory: Path, stem: str, state: dict[str, Any]) -> Head:
-        """Rebuild a fitted head from :meth:`save_weights` output."""
-        head = cls(**state.get("params", {}))
-        head.classes_ = np.array([0, 1])
-        head.n_features_in_ = int(state["n_features_in"])
-        head._load_weights(Path(directory), stem, state)
+        """Rebuild a fitted head from :meth:`save_weights` output.
+
+        Raises :class:`ArtifactError` (one line, naming the folder or file) for any bad state or weight
+        file, and ``MissingDependencyError`` when the head's library is not installed.
+        """
+        directory = Path(directory)
+        where = f"{directory}: {cls.name} head"
+        if not isinstance(state, dict):
+            raise ArtifactError(f"{where}: its state is not an object")
+        params = state.get("params", {})
+        if not isinstance(params, dict) or not set(params) <= set(cls._get_param_names()):
+            unknown = (
+                sorted(set(params) - set(cls._get_param_names())) if isinstance(params, dict) else params
+            )
+            raise ArtifactError(f"{where}: unknown parameters {str(unknown)[:80]}")
+        n_features = int_value(state.get("n_features_in"), f"{where}: n_features_in", 1, MAX_FEATURES)
+        try:
+            head = cls(**params)
+            head.classes_ = np.array([0, 1])
+            head.n_features_in_ = n_features
+            head._load_weights(directory, stem, state)
+        except (ArtifactError, MissingDependencyError):
+            raise
+        except Exception as err:  # anything else a hostile state provokes is still one line
+            raise ArtifactError(f"{where}: cannot be loaded ({one_line(err)})") from None
         return head
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
@@ -75,8 +107,25 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> str:
     return path.name
 
 
-def load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Read arrays written by :func:`save_arrays`."""
-    return {
-        name: np.asarray(values, dtype=np.float64) for name, values in json.loads(path.read_text()).items()
-    }
+def load_arrays(directory: Path, name: object, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Read arrays written by :func:`save_arrays` from ``directory/name``: exactly ``shapes``, all finite.
+
+    ``name`` comes from a head's state, so it goes through :func:`artifact_path`. Raises ArtifactError.
+    """
+    path = artifact_path(directory, name)
+    arrays = read_json(path)
+    if not isinstance(arrays, dict) or set(arrays) != set(shapes):
+        found = sorted(arrays)[:6] if isinstance(arrays, dict) else type(arrays).__name__
+        raise ArtifactError(f"{path}: holds {found}, not the arrays {sorted(shapes)}")
+    return {key: float_array(arrays[key], f"{path}: {key}", shape) for key, shape in shapes.items()}
+
+
+def state_name(state: dict[str, Any], key: str, directory: Path) -> Path:
+    """The weight file a head's ``state[key]`` names, as a checked path (:func:`artifact_path`)."""
+    return artifact_path(directory, state.get(key))
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message`` (native libraries add timestamps, paths and tracebacks)."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:300]}" if lines else type(err).__name__

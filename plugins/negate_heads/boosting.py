@@ -7,13 +7,17 @@ the test data is never seen. ``early_stopping_rounds=0`` trains all ``n_estimato
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from negate_heads.base import Head
+from negate_heads.base import Head, one_line, state_name
+from negate_sdk.artifacts import ArtifactError
 from negate_sdk.registry import MissingDependencyError
+from negate_sdk.weightfiles import check_lightgbm_model, check_xgboost_model, read_bytes, read_text
+from negate_sdk.weightfiles.files import int_value
 
 
 def _import(module: str) -> Any:
@@ -144,8 +148,23 @@ class LightGBMHead(Head):
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
         lgb = _import("lightgbm")
-        self.booster_ = lgb.Booster(model_str=(directory / state["model"]).read_text())
-        self.best_iteration_ = int(state["best_iteration"])
+        path = state_name(state, "model", directory)
+        # as Path.read_text did: a model written on Windows has CRLF line ends; tree sizes count LF ones
+        text = read_text(path).replace("\r\n", "\n")
+        info = check_lightgbm_model(text, path)  # LightGBM aborts the process on a malformed model
+        if info.n_features != self.n_features_in_:
+            raise ArtifactError(
+                f"{path}: model has {info.n_features} features, the card {self.n_features_in_}"
+            )
+        if info.num_class != 1 or not info.objective.startswith("binary"):
+            raise ArtifactError(f"{path}: objective {info.objective!r} is not a binary one")
+        self.best_iteration_ = int_value(
+            state.get("best_iteration"), f"{path}: best_iteration", 1, info.n_iterations
+        )
+        try:
+            self.booster_ = lgb.Booster(model_str=text)
+        except Exception as err:  # checked above, so only a LightGBM corner we did not foresee
+            raise ArtifactError(f"{path}: LightGBM cannot load it ({one_line(err)})") from None
 
 
 class XGBoostHead(Head):
@@ -228,6 +247,24 @@ class XGBoostHead(Head):
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
         xgb = _import("xgboost")
-        self.booster_ = xgb.Booster()
-        self.booster_.load_model(str(directory / state["model"]))
-        self.best_iteration_ = int(state["best_iteration"])
+        path = state_name(state, "model", directory)
+        data = read_bytes(path)
+        info = check_xgboost_model(data, path)  # XGBoost crashes or exhausts memory on a malformed file
+        if info.n_features != self.n_features_in_:
+            raise ArtifactError(
+                f"{path}: model has {info.n_features} features, the card {self.n_features_in_}"
+            )
+        if info.objective != "binary:logistic" or info.n_groups != 1:
+            raise ArtifactError(f"{path}: objective {info.objective!r} is not binary:logistic")
+        self.best_iteration_ = int_value(
+            state.get("best_iteration"), f"{path}: best_iteration", 1, info.n_rounds
+        )
+        booster = xgb.Booster()
+        try:
+            booster.load_model(bytearray(data))  # the very bytes checked, not the file read again
+        except Exception as err:  # XGBoostError carries a timestamp and source path: keep the reason
+            reason = re.sub(r"^\[[0-9:]+\] \S+: ", "", one_line(err).partition(": ")[2])
+            raise ArtifactError(f"{path}: XGBoost cannot load it ({reason[:200]})") from None
+        if booster.num_features() != self.n_features_in_ or booster.num_boosted_rounds() != info.n_rounds:
+            raise ArtifactError(f"{path}: loaded booster disagrees with its file (features or rounds)")
+        self.booster_ = booster

@@ -10,7 +10,11 @@ from sklearn.base import clone
 
 from negate_heads.base import Head
 from negate_heads.boosting import early_stopping_split
+from negate_sdk.artifacts import ArtifactError
 from negate_sdk.calibration import calibrator_from_dict, make_calibrator
+from negate_sdk.weightfiles import check_calibrator_state, float_array
+
+MAX_MEMBERS = 64
 
 
 def default_members() -> list[tuple[str, Head]]:
@@ -129,10 +133,37 @@ class EnsembleHead(Head):
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
         from negate_sdk.catalog import get_classifier
+        from negate_sdk.registry import RegistryError
 
+        where = f"{directory}: ensemble head"
+        members = state.get("members")
+        if not isinstance(members, list) or not 1 <= len(members) <= MAX_MEMBERS:
+            raise ArtifactError(f"{where}: members is not a list of 1 to {MAX_MEMBERS} members")
+        if self.weights is not None:
+            weights = float_array(self.weights, f"{where} weights", (len(members),))
+            if np.any(weights < 0) or weights.sum() <= 0:
+                raise ArtifactError(f"{where}: weights must be non-negative and not all zero")
         self.members_, self.calibrators_ = [], []
-        for member in state["members"]:
-            head_cls = get_classifier(member["head"]).load()
-            self.members_.append((member["label"], head_cls.load_weights(directory, stem, member["state"])))
-            self.calibrators_.append(calibrator_from_dict(member["calibrator"]))
+        for i, member in enumerate(members):
+            if not isinstance(member, dict) or set(member) != {"label", "head", "state", "calibrator"}:
+                raise ArtifactError(f"{where}: member {i} needs exactly label, head, state and calibrator")
+            label, name = member["label"], member["head"]
+            if not isinstance(label, str) or not label or "__" in label or label in dict(self.members_):
+                raise ArtifactError(
+                    f"{where}: member {i} label {str(label)[:30]!r} is empty, nested or repeated"
+                )
+            if not isinstance(name, str) or name == self.name:  # no ensembles of ensembles: bounded recursion
+                raise ArtifactError(f"{where}: member {label!r} head {str(name)[:30]!r} is not a plain head")
+            try:
+                head_cls = get_classifier(name).load()
+            except RegistryError as err:
+                raise ArtifactError(f"{where}: member {label!r}: {str(err).splitlines()[0]}") from None
+            if not callable(getattr(head_cls, "load_weights", None)):
+                raise ArtifactError(f"{where}: member {label!r} head {name!r} cannot load saved weights")
+            head = head_cls.load_weights(directory, stem, member["state"])
+            if head.n_features_in_ != self.n_features_in_:
+                raise ArtifactError(f"{where}: member {label!r} has {head.n_features_in_} features")
+            calibrator = check_calibrator_state(member["calibrator"], f"{where} member {label!r} calibrator")
+            self.members_.append((label, head))
+            self.calibrators_.append(calibrator_from_dict(calibrator))
         self.members = [(label, clone(head)) for label, head in self.members_]

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from negate_heads.base import Head
+from negate_heads.base import Head, state_name
+from negate_heads.checks import check_forest
 from negate_sdk.artifacts import load_skops, save_skops
 
 
@@ -65,4 +66,5 @@ class RandomForestHead(Head):
         return {**self._base_state(), "model": save_skops(directory / f"{stem}.skops", self.model_)}
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
-        self.model_ = load_skops(directory / state["model"])
+        path = state_name(state, "model", directory)
+        self.model_ = check_forest(load_skops(path), str(path), self.n_features_in_)

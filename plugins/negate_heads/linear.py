@@ -7,12 +7,19 @@ from typing import Any
 
 import numpy as np
 
-from negate_heads.base import Head, load_arrays, save_arrays
-from negate_sdk.artifacts import load_skops, save_skops
+from negate_heads.base import Head, load_arrays, save_arrays, state_name
+from negate_heads.checks import check_svc
+from negate_sdk.artifacts import ArtifactError, load_skops, save_skops
 
 
 def _standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return (X - mean) / scale
+
+
+def _positive(scale: np.ndarray, directory: Path) -> np.ndarray:
+    if np.any(scale <= 0):  # a fitted scale is never zero: _fit_scaler replaces constant columns by 1
+        raise ArtifactError(f"{directory}: scaler scale holds values that are not positive")
+    return scale
 
 
 def _fit_scaler(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,8 +76,14 @@ class LogisticHead(Head):
         return {**self._base_state(), "file": file}
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
-        arrays = load_arrays(directory / state["file"])
-        self.mean_, self.scale_, self.coef_ = arrays["mean"], arrays["scale"], arrays["coef"]
+        n = self.n_features_in_
+        shapes = {"mean": (n,), "scale": (n,), "coef": (n,), "intercept": (1,)}
+        arrays = load_arrays(directory, state.get("file"), shapes)
+        self.mean_, self.scale_, self.coef_ = (
+            arrays["mean"],
+            _positive(arrays["scale"], directory),
+            arrays["coef"],
+        )
         self.intercept_ = float(arrays["intercept"][0])
 
 
@@ -121,6 +134,8 @@ class SVMHead(Head):
         return {**self._base_state(), "scaler": scaler, "model": model}
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
-        arrays = load_arrays(directory / state["scaler"])
-        self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
-        self.model_ = load_skops(directory / state["model"])
+        n = self.n_features_in_
+        arrays = load_arrays(directory, state.get("scaler"), {"mean": (n,), "scale": (n,)})
+        self.mean_, self.scale_ = arrays["mean"], _positive(arrays["scale"], directory)
+        path = state_name(state, "model", directory)
+        self.model_ = check_svc(load_skops(path), str(path), n)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from negate_sdk.api import BaseVeto, Sample, VetoDecision, VetoEffect
+from negate_sdk.artifacts import artifact_path
 from negate_vetoes.illustration_training import tail_modules
 
 BACKBONE = "timm_efficientnet_lite0"
@@ -156,7 +157,7 @@ class IllustrationVeto(BaseVeto):
             config = json.loads(config_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValueError(f"{config_path}: not valid JSON ({err})") from None
-        self._restore(folder / config.get("file", f"{FILE_STEM}.safetensors"), config, device)
+        self._restore(artifact_path(folder, config.get("file", f"{FILE_STEM}.safetensors")), config, device)
 
     def _trunk(self, x: Any) -> Any:
         """Frozen part: stem and every block stage but the last."""
@@ -357,11 +358,11 @@ class IllustrationVeto(BaseVeto):
         from negate_sdk.runtime.devices import resolve_device
 
         veto = cls(**params)
-        veto._restore(Path(directory) / state["file"], state, resolve_device(veto.device))
+        veto._restore(artifact_path(directory, state.get("file")), state, resolve_device(veto.device))
         return veto
 
     def _restore(self, path: Path, config: dict[str, Any], device: str) -> None:
-        from safetensors.torch import load_file
+        from negate_sdk.runtime.tensors import load_tensors
 
         if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path.parent}: not an illustration veto of format version {FORMAT_VERSION}")
@@ -374,7 +375,7 @@ class IllustrationVeto(BaseVeto):
                 f"{path.parent}: the veto was trained on other EfficientNet-Lite0 weights "
                 f"(sha256 {trained}…, here {here}…); retrain it"
             )
-        tensors = load_file(str(path))
+        tensors = load_tensors(path)  # header checked before the native loader sees it
         from torch.nn import ModuleDict
 
         tail = ModuleDict({f"m{i}": m for i, m in enumerate(tail_modules(self.backbone_))})
