@@ -13,8 +13,12 @@ def cache_group() -> None:
 
 
 @cache_group.command("info")
-@click.option("--cache-dir", type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    help="Feature store (default $NEGATE_CACHE_DIR or the user cache).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of a table.")
 def cache_info(cache_dir: str | None, as_json: bool) -> None:
     """Entries per extractor cache key, with their size on disk."""
     from negate_sdk.store import FeatureStore
@@ -32,7 +36,11 @@ def cache_info(cache_dir: str | None, as_json: bool) -> None:
 
 
 @cache_group.command("clear")
-@click.option("--cache-dir", type=click.Path(file_okay=False))
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    help="Feature store (default $NEGATE_CACHE_DIR or the user cache).",
+)
 @click.option("--key", help="Clear only this cache key.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def cache_clear(cache_dir: str | None, key: str | None, yes: bool) -> None:

@@ -12,9 +12,20 @@ from negate_sdk.bench.leaderboard import COLUMNS, FORMATS
 @click.command("leaderboard")
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
-    "--sort-by", default="auc", show_default=True, type=click.Choice([k for k, _ in COLUMNS] + ["detector"])
+    "--sort-by",
+    default="auc",
+    show_default=True,
+    type=click.Choice([k for k, _ in COLUMNS] + ["detector"]),
+    help="Metric (or detector name) the rows are ranked by.",
 )
-@click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(FORMATS))
+@click.option(
+    "--format",
+    "fmt",
+    default="table",
+    show_default=True,
+    type=click.Choice(FORMATS),
+    help="table, md, csv, json, or html (the full offline report).",
+)
 @click.option(
     "--condition", default="clean", show_default=True, help="A robustness condition instead of clean."
 )

@@ -33,6 +33,7 @@ from negate_sdk.cli._common import JOBS, POSITIVE, parse_params
     type=click.Choice(["train-test", "leave-one-generator-out"]),
     default="train-test",
     show_default=True,
+    help="Which rows train and which test (docs/results.md).",
 )
 @click.option(
     "--model",
@@ -56,7 +57,9 @@ from negate_sdk.cli._common import JOBS, POSITIVE, parse_params
     multiple=True,
     help="Robustness preset: jpeg, resize, blur, noise, crop, social, format-equalise, all.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seeds splits, sampling and every detector."
+)
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device for learned extractors."
 )

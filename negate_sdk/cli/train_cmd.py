@@ -23,7 +23,7 @@ from negate_sdk.cli._common import JOBS, POSITIVE, emit, parse_params
     "--split", help="Train on this split (default: 'train' when the dataset has one, else all rows)."
 )
 @click.option("--limit", type=POSITIVE, help="At most N images (stratified, seeded).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds sampling and the detector.")
 @click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the saved detector."
 )
