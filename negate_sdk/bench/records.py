@@ -17,6 +17,24 @@ from negate_sdk.sample import Sample
 from negate_sdk.verdicts import Label, Verdict
 
 MAX_LISTED_FAILURES = 200
+# Below this many images a group's interval is too wide to compare detectors by (a 95% interval on a rate
+# measured on 30 images spans about ±0.18 at 50%): such groups are listed in the results and warned about.
+MIN_GROUP_N = 30
+
+
+def small_groups(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """``[{"group": "per_generator/sd-1.4", "n": 12}, …]``: groups under :data:`MIN_GROUP_N` images."""
+    out = []
+    for section, groups in metrics.items():
+        blocks = {"": groups} if section == "overall" else groups
+        for name, block in blocks.items():
+            counts = (
+                [m.get("n") for m in block.values() if isinstance(m, dict)] if isinstance(block, dict) else []
+            )
+            n = max((c for c in counts if isinstance(c, int)), default=None)
+            if n is not None and n < MIN_GROUP_N:
+                out.append({"group": f"{section}/{name}".rstrip("/"), "n": n})
+    return out
 
 
 def prediction_record(
@@ -73,6 +91,7 @@ def run_entry(
         # test images whose bytes were trained on: scored and flagged in the predictions, not in metrics
         "n_seen_in_training": sum(1 for r in records if r["seen_in_training"] and r["condition"] == "clean"),
         "metrics": metrics,
+        "small_groups": small_groups(metrics),  # intervals too wide to mean much
         "n_failures": {"train": len(train_failures), "test": len(test_failures)},
         "failures": [
             {"sample_id": k, "reason": v} for k, v in sorted({**train_failures, **test_failures}.items())

@@ -135,7 +135,17 @@ def run_command(**options) -> None:
     except (ValueError, KeyError) as err:
         message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         raise click.ClickException(message.splitlines()[0]) from None
-    rows = sort_rows(leaderboard_rows([read_results(p) for p in paths]))
+    documents = [read_results(p) for p in paths]
+    rows = sort_rows(leaderboard_rows(documents))
+    for document in documents:
+        for entry in document["runs"]:
+            small = entry.get("small_groups", [])
+            if small:
+                shown = ", ".join(f"{g['group']} (n={g['n']})" for g in small[:4])
+                more = f" and {len(small) - 4} more" if len(small) > 4 else ""
+                where = f"{document['dataset']['id']} / {entry['detector']}"
+                click.echo(f"warning: {where}: groups too small for their intervals to mean much: "
+                           f"{shown}{more}", err=True)  # fmt: skip
     if options["as_json"]:
         click.echo(json.dumps({"results": [str(p) for p in paths], "leaderboard": rows}, indent=2))
         return
