@@ -38,13 +38,13 @@ def _require(card: dict[str, Any], directory: Path, field: str, kind: type | tup
     """``card[field]``, which must exist and be of ``kind`` (dotted fields name nested ones in errors)."""
     value = card.get(field.rpartition(".")[2]) if isinstance(card, dict) else None
     if value is None or not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise _fail(directory, field, f"must be {_article(names)} {names}", value)
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(JSON_TYPES.get(k, k.__name__) for k in kinds)
+        raise _fail(directory, field, f"must be {names}", value)
     return value
 
 
-def _article(name: str) -> str:
-    return "an" if name[0] in "aeiou" else "a"
+JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number"}
 
 
 def check_card(card: dict[str, Any], directory: str | Path) -> None:
