@@ -11,7 +11,6 @@ built (:mod:`negate_sdk.runtime`).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,11 +119,13 @@ class TrainableDetector(BaseDetector):
         features: np.ndarray | None,
         progress: ProgressFn | None,
     ) -> dict[str, Any]:
+        from negate_sdk.runtime.checkpoint import run_checkpoint
         from negate_sdk.runtime.devices import resolve_device
 
         self.augmentation()  # validate augmentation parameters before any work
         device = resolve_device(self.device)
-        checkpoint = self._checkpoint(samples, y)
+        checkpoint = run_checkpoint(self.checkpoint_dir, samples, y, detector=self.name,
+                                    format=self.format_version, params=self.result_params())  # fmt: skip
         tic = time.perf_counter()
         with Reporter(progress, bool(self.verbose)) as reporter:
             self._setup(device)
@@ -141,21 +142,6 @@ class TrainableDetector(BaseDetector):
             "train_seconds": result.seconds,
             "fit_seconds": round(time.perf_counter() - tic, 3),
         }
-
-    def _checkpoint(self, samples: Sequence[Sample], y: np.ndarray) -> Any:
-        """The checkpoint of this training run in ``checkpoint_dir`` (None without one)."""
-        if not self.checkpoint_dir:
-            return None
-        from negate_sdk.runtime.checkpoint import Checkpoint
-        from negate_sdk.runtime.training import fingerprint
-
-        data = hashlib.sha256()
-        for sample, label in zip(samples, y):
-            data.update(f"{sample.sha256}:{int(label)}\n".encode())
-        run = fingerprint(
-            detector=self.name, format=self.format_version, params=self.result_params(), data=data.hexdigest()
-        )
-        return Checkpoint(self.checkpoint_dir, run)
 
     def _raw_scores(self, samples: Sequence[Sample], *, features: np.ndarray | None = None) -> np.ndarray:
         """``(n_samples,)`` uncalibrated network scores, computed ``batch_size`` images at a time."""

@@ -10,7 +10,9 @@ resuming with other data or parameters is refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +139,21 @@ class Checkpoint:
             load_tensors(self.directory / state["last_file"]),
             load_tensors(self.directory / state["best_file"]),
         )
+
+
+def run_checkpoint(
+    directory: str | Path | None, samples: Sequence[Any], y: Any, **identity: Any
+) -> Checkpoint | None:
+    """The checkpoint of one training run in ``directory`` (None without a directory).
+
+    The run is identified by ``identity`` (who trains, its result parameters) and the training data: each
+    sample's sha256 with its label, in order. Resuming with other data or parameters is refused.
+    """
+    if not directory:
+        return None
+    from negate_sdk.runtime.training import fingerprint
+
+    data = hashlib.sha256()
+    for sample, label in zip(samples, y):
+        data.update(f"{sample.sha256}:{int(label)}\n".encode())
+    return Checkpoint(directory, fingerprint(**identity, data=data.hexdigest()))

@@ -248,6 +248,7 @@ class IllustrationVeto(BaseVeto):
         """
         from negate_sdk.detectors import check_training_labels
         from negate_sdk.detectors.base import content_groups
+        from negate_sdk.runtime.checkpoint import run_checkpoint
         from negate_sdk.runtime.devices import resolve_device
         from negate_sdk.splits import stratified_split
         from negate_vetoes.illustration_training import TailTraining
@@ -260,7 +261,10 @@ class IllustrationVeto(BaseVeto):
         self._build(int(self.image_size), bool(self.pretrained), resolve_device(self.device))
         self.config_ = self._config()
         training = TailTraining(self, samples, y, train, val)
-        result, p = training.run(self._checkpoint(samples, y), progress)
+        checkpoint = run_checkpoint(
+            self.checkpoint_dir, samples, y, veto=self.name, params=self.result_params()
+        )
+        result, p = training.run(checkpoint, progress)
         vetoed = p >= float(self.threshold)
         self.training_info_ = {
             "n_train": len(train),
@@ -278,23 +282,6 @@ class IllustrationVeto(BaseVeto):
             },
         }
         return self
-
-    def _checkpoint(self, samples: Sequence[Sample], y: np.ndarray) -> Any:
-        """The checkpoint of this training run in ``checkpoint_dir`` (None without one)."""
-        if not self.checkpoint_dir:
-            return None
-        import hashlib
-
-        from negate_sdk.runtime.checkpoint import Checkpoint
-        from negate_sdk.runtime.training import fingerprint
-
-        data = hashlib.sha256()
-        for sample, label in zip(samples, y):
-            data.update(f"{sample.sha256}:{int(label)}\n".encode())
-        return Checkpoint(
-            self.checkpoint_dir,
-            fingerprint(veto=self.name, params=self.result_params(), data=data.hexdigest()),
-        )
 
     # -- persistence -------------------------------------------------------------------------------
 
