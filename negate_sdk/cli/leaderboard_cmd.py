@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from negate_sdk.artifacts import atomic_write_bytes
 from negate_sdk.bench.leaderboard import COLUMNS, FORMATS
 
 
@@ -51,7 +52,7 @@ def leaderboard_command(
     rows = sort_rows(leaderboard_rows(documents, condition), sort_by)
     text = build_report(paths, sort_by) if fmt == "html" else render(rows, fmt)
     if output:
-        Path(output).write_text(text)
+        atomic_write_bytes(Path(output), text.encode())  # whole or not at all, even on a full disk
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=not text.endswith("\n"))

@@ -318,12 +318,18 @@ class IllustrationVeto(BaseVeto):
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``illustration.safetensors`` and ``illustration.json`` to ``directory``; return it.
 
-        Pass the folder as ``weights=`` to use the veto.
+        Pass the folder as ``weights=`` to use the veto. The folder appears whole or not at all (staged,
+        then renamed); an existing one is replaced only when it holds a saved veto and nothing else.
         """
+        from negate_sdk.artifacts import atomic_write_bytes, publish_folder, staging_folder
+
         directory = Path(directory)
-        config = self._write(directory, FILE_STEM)
-        config["training"] = getattr(self, "training_info_", {})
-        (directory / f"{FILE_STEM}.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        with staging_folder(directory) as staging:
+            config = self._write(staging, FILE_STEM)
+            config["training"] = getattr(self, "training_info_", {})
+            text = json.dumps(config, indent=2, sort_keys=True)
+            atomic_write_bytes(staging / f"{FILE_STEM}.json", text.encode())
+            publish_folder(staging, directory, owned=_veto_files, what="a saved illustration veto")
         return directory
 
     @classmethod
@@ -375,6 +381,12 @@ class IllustrationVeto(BaseVeto):
             first = str(err).strip().splitlines()[0]
             raise ValueError(f"{path}: weights do not fit the illustration veto ({first})") from None
         self.config_ = {k: v for k, v in config.items() if k not in ("file", "training")}
+
+
+def _veto_files(folder: Path) -> set[str] | None:
+    """The files a saved illustration veto in ``folder`` owns, or None when it holds none."""
+    names = {f"{FILE_STEM}.json", f"{FILE_STEM}.safetensors"}
+    return names if (folder / f"{FILE_STEM}.json").is_file() else None
 
 
 def _source_sha256(source: str) -> str | None:
