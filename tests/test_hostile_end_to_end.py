@@ -12,9 +12,9 @@ import errno
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,18 +80,29 @@ def inbox(tmp_path):
 
 
 def run_cli(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float, float]:
-    """``(result, seconds, peak RSS MiB of the child)`` of a command line in a fresh interpreter."""
-    script = "import sys; from negate_sdk.cli.{0} import main; sys.argv[0] = '{0}'; main()"
+    """``(result, seconds, the child's own peak RSS in MiB)`` of a command line in a fresh interpreter."""
     module = "negate" if args[0] == "negate" else "bench"
-    code = script.format(module)
-    start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args[1:]], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "NEGATE_CACHE_DIR": os.environ.get("NEGATE_CACHE_DIR", "/tmp/negate-test-cache")},
-    )  # fmt: skip
-    seconds = time.perf_counter() - start
-    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    code = (
+        "import atexit, os, resource, sys\n"
+        "atexit.register(lambda: open(os.environ['PEAK_RSS_FILE'], 'w').write("
+        "str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+        f"from negate_sdk.cli.{module} import main\n"
+        f"sys.argv[0] = '{args[0]}'\n"
+        "main()\n"
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        peak_file = Path(scratch) / "peak"
+        env = {
+            **os.environ,
+            "PEAK_RSS_FILE": str(peak_file),
+            "NEGATE_CACHE_DIR": str(Path(scratch) / "cache"),
+        }
+        start = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-c", code, *args[1:]], capture_output=True, text=True, timeout=timeout, env=env
+        )
+        seconds = time.perf_counter() - start
+        peak = int(peak_file.read_text()) / 1024 if peak_file.exists() else float("nan")
     return result, seconds, peak
 
 

@@ -141,6 +141,12 @@ class Checkpoint:
         )
 
 
+def fingerprint(**parts: Any) -> str:
+    """sha256 of JSON-serialisable ``parts`` (sorted keys): identifies a training run."""
+    text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def run_checkpoint(
     directory: str | Path | None, samples: Sequence[Any], y: Any, **identity: Any
 ) -> Checkpoint | None:
@@ -151,8 +157,6 @@ def run_checkpoint(
     """
     if not directory:
         return None
-    from negate_sdk.runtime.training import fingerprint
-
     data = hashlib.sha256()
     for sample, label in zip(samples, y):
         data.update(f"{sample.sha256}:{int(label)}\n".encode())

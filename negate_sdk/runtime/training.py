@@ -8,7 +8,6 @@ resumed from its checkpoint ends with exactly the weights of an uninterrupted ru
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,12 +44,6 @@ def minibatches(indices: np.ndarray, size: int) -> list[np.ndarray]:
     if len(chunks) > 1 and len(chunks[-1]) == 1:
         chunks[-2:] = [np.concatenate(chunks[-2:])]
     return chunks
-
-
-def fingerprint(**parts: Any) -> str:
-    """sha256 of JSON-serialisable ``parts`` (sorted keys): identifies a training run."""
-    text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass
