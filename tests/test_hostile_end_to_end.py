@@ -83,9 +83,10 @@ def run_cli(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProce
     """``(result, seconds, the child's own peak RSS in MiB)`` of a command line in a fresh interpreter."""
     module = "negate" if args[0] == "negate" else "bench"
     code = (
-        "import atexit, os, resource, sys\n"
+        # VmHWM: this process's own peak RSS (ru_maxrss would include the forking parent's, on Linux)
+        "import atexit, os, re, sys\n"
         "atexit.register(lambda: open(os.environ['PEAK_RSS_FILE'], 'w').write("
-        "str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+        "re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)))\n"
         f"from negate_sdk.cli.{module} import main\n"
         f"sys.argv[0] = '{args[0]}'\n"
         "main()\n"
