@@ -187,7 +187,7 @@ def check_detector(
                                    err_msg="features= must give the scores of the extractors")  # fmt: skip
     one_by_one = np.vstack([detector.predict_proba([s]) for s in samples])
     # float32 networks may pick other kernels per batch size: equal to float32 accuracy, not bitwise
-    np.testing.assert_allclose(one_by_one, proba, rtol=1e-4, atol=1e-6, err_msg="batch != one-at-a-time")
+    np.testing.assert_allclose(one_by_one, proba, rtol=1e-3, atol=1e-5, err_msg="batch != one-at-a-time")
     path = Path(directory)
     detector.save(path)
     loaded = load_detector(path)

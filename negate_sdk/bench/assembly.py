@@ -24,6 +24,7 @@ class RunConfig:
     params: dict[str, Any] = field(default_factory=dict)
     model_dirs: list[str] = field(default_factory=list)
     protocol: str = "train-test"
+    cutoff: str | None = None  # the temporal protocol's release date (YYYY-MM-DD)
     train_on: str | None = None
     train_split: str | None = None
     data_dir: str | None = None

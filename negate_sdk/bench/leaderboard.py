@@ -49,6 +49,8 @@ def leaderboard_rows(documents: Sequence[dict[str, Any]], condition: str = "clea
                 "condition": condition,
                 "n": block["auc"]["n"],
                 "contaminated": bool(run.get("contaminated")),
+                "seen_generators": list(run.get("seen_generators", [])),
+                "pretrained": run.get("family") == "pretrained",
                 "content_hash": dataset.get("content_hash", "")[:12],
             }
             for key, _ in COLUMNS:
@@ -86,6 +88,8 @@ def _fmt(value: float | None, ci: Sequence[float | None] | None = None) -> str:
 def display_row(row: dict[str, Any]) -> list[str]:
     """The cells of one leaderboard row as shown (under :data:`HEADERS`): values with their intervals."""
     name = row["detector"] + (" (contaminated)" if row["contaminated"] else "")
+    if row.get("seen_generators"):
+        name += f" (trained on {', '.join(row['seen_generators'])})"
     fold = "" if row["fold"] in ("train-test", "model") else f" {row['fold']}"
     return [row["dataset"] + fold, name, str(row["n"])] + [_fmt(row[k], row[f"{k}_ci"]) for k, _ in COLUMNS]
 

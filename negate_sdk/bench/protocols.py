@@ -6,6 +6,9 @@
   (all of B when it has none).
 - ``leave-one-generator-out``: one fold per generator: its images are removed from training and tested
   against the reals of the same sources.
+- ``temporal`` (``cutoff``): AI-GenBench's "next period" evaluation: training (or a pretrained detector's
+  calibration) sees only generators released before the cutoff date (the generator table's
+  ``release_date``), the test only those released on or after it, each side with its reals.
 - ``model``: a saved detector is scored on the test split (all rows when there is none); nothing trains.
 
 Calibration and thresholds are always chosen on validation data carved from the training rows by the
@@ -31,7 +34,7 @@ from negate_sdk.manifests.content import ContentHashes, content_hashes
 from negate_sdk.manifests.duplicates import train_test_overlap
 from negate_sdk.splits import stratified_split
 
-PROTOCOLS = ("train-test", "leave-one-generator-out")
+PROTOCOLS = ("train-test", "leave-one-generator-out", "temporal")
 
 
 @dataclass
@@ -176,6 +179,64 @@ def leave_one_generator_out(manifest: Manifest, *, seed: int, test_fraction: flo
         fold_info = {"protocol": "leave-one-generator-out", **info, "duplicates": duplicates}
         folds.append(Fold(f"heldout:{generator}", fold_train, fold_test, fold_info, seen))
     return folds
+
+
+def release_dates(generators: set[str], table: str | None = None) -> dict[str, str | None]:
+    """``{generator id: release date (YYYY-MM-DD or YYYY-MM) or None}`` from the generator table."""
+    from negate_sdk.manifests.generators import get_generator
+
+    return {g: get_generator(g, table).release_date for g in sorted(generators)}
+
+
+def temporal(
+    manifest: Manifest, *, cutoff: str, seed: int, test_fraction: float = 0.5, generators: str | None = None
+) -> list[Fold]:
+    """One fold: generators released before ``cutoff`` (``YYYY-MM-DD``) train, the later ones test.
+
+    Rows are first split as for train-test (the dataset's own splits, else seeded and grouped by content);
+    the training side keeps its reals and the synthetics of earlier generators, the test side its reals
+    and the synthetics of generators released on or after the cutoff. Synthetics whose generator has no
+    release date are left out and counted. ``generators`` names another generator table (a path).
+    """
+    if not _is_date(cutoff):
+        raise ValueError(f"--cutoff {cutoff!r} is not a date (YYYY-MM-DD)")
+    hashes = _hash_placed_rows(manifest)
+    train, test, info = split_train_test(manifest, seed=seed, test_fraction=test_fraction, hashes=hashes)
+    dates = release_dates({r.generator_id for r in manifest.rows if r.label == 1}, generators)
+    before = {g for g, d in dates.items() if d is not None and d < cutoff}
+    after = {g for g, d in dates.items() if d is not None and d >= cutoff}
+    if not before or not after:
+        raise ValueError(
+            f"temporal protocol: '{manifest.id}' has {len(before)} generator(s) released before {cutoff} and "
+            f"{len(after)} on or after it; it needs both"
+        )
+    fold_train = Manifest(manifest.header, [r for r in train if r.label == 0 or r.generator_id in before])
+    fold_test = Manifest(manifest.header, [r for r in test if r.label == 0 or r.generator_id in after])
+    undated = sorted(g for g, d in dates.items() if d is None)
+    order = sorted((d, g) for g, d in dates.items() if d is not None)
+    duplicates, seen = _overlap(fold_train, fold_test, hashes)
+    fold_info = {
+        "protocol": "temporal",
+        **info,
+        "cutoff": cutoff,
+        "generators": [
+            {"generator": g, "release_date": d, "side": "train" if g in before else "test"} for d, g in order
+        ],
+        "undated_generators": undated,
+        "n_undated_rows": sum(1 for r in manifest.rows if r.label == 1 and r.generator_id in undated),
+        "duplicates": duplicates,
+    }
+    return [Fold(f"before:{cutoff}", fold_train, fold_test, fold_info, seen)]
+
+
+def _is_date(text: str) -> bool:
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def model_only(manifest: Manifest) -> list[Fold]:

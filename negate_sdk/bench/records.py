@@ -79,7 +79,10 @@ def run_entry(
     metrics = group_metrics(columns_from_records(records), n_boot=n_boot, seed=seed) if records else {}
     description = detector.describe()
     # scored on a dataset it was trained on, without this run having trained it: the numbers are optimistic
-    contaminated = dataset_id in description.get("trained_on", []) and fold.train is None
+    trained_on = set(description.get("trained_on", []))
+    contaminated = dataset_id in trained_on and fold.train is None
+    # generators the detector's own training data held (a pretrained network trained on ProGAN, say)
+    seen_generators = sorted({r["generator"] for r in records if r["label"] == 1} & trained_on)
     return {
         "detector": name,
         "fold": fold.name,
@@ -87,6 +90,7 @@ def run_entry(
         "params": json_params(detector.get_params(deep=True), strict=False),
         **description,
         "contaminated": contaminated,
+        "seen_generators": seen_generators,
         "fit_from_cache": from_cache,
         # test images whose bytes were trained on: scored and flagged in the predictions, not in metrics
         "n_seen_in_training": sum(1 for r in records if r["seen_in_training"] and r["condition"] == "clean"),

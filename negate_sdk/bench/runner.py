@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sklearn.base import clone
+
 from negate_sdk.bench import protocols
 from negate_sdk.bench.assembly import DetectorSpec, RunConfig, apply_params, detector_specs
 from negate_sdk.bench.model_cache import ModelCache
@@ -22,7 +24,7 @@ from negate_sdk.bench.perturb import perturb, resolve_conditions
 from negate_sdk.bench.records import clip_bias_entries, prediction_record, results_document, run_entry
 from negate_sdk.bench.results import environment, environment_versions, peak_memory_mb
 from negate_sdk.detectors import fit_detector
-from negate_sdk.detectors.fitting import readable
+from negate_sdk.detectors.fitting import FitResult, readable
 from negate_sdk.features import FeatureMatrix, extract_features
 from negate_sdk.progress import ProgressFn
 from negate_sdk.sample import Sample
@@ -69,13 +71,33 @@ class Runner:
         c = self.config
         if c.model_dirs and not (c.detectors or c.extractors):
             return protocols.model_only(manifest)
+        if self._only_pretrained() and not c.train_on and "train" not in manifest.splits():
+            # nothing to train and no calibration data given: every row is scored, at the authors' threshold
+            return protocols.model_only(manifest)
         if c.train_on:
             return protocols.cross_dataset(self.load(c.train_on), manifest, train_split=c.train_split)
+        if c.protocol == "temporal":
+            if not c.cutoff:
+                raise ValueError("the temporal protocol needs --cutoff YYYY-MM-DD")
+            return protocols.temporal(manifest, cutoff=c.cutoff, seed=c.seed, test_fraction=c.test_fraction)
         if c.protocol == "leave-one-generator-out":
             return protocols.leave_one_generator_out(manifest, seed=c.seed, test_fraction=c.test_fraction)
         if c.protocol != "train-test":
             raise ValueError(f"unknown protocol '{c.protocol}'; use one of {', '.join(protocols.PROTOCOLS)}")
         return protocols.train_test(manifest, seed=c.seed, test_fraction=c.test_fraction)
+
+    def _only_pretrained(self) -> bool:
+        """True when every detector of the run is a registered pretrained one (nothing to train)."""
+        from negate_sdk.bench.assembly import detector_names
+        from negate_sdk.catalog import get_detector
+
+        c = self.config
+        names = detector_names(c.detectors) if c.detectors else []
+        return (
+            bool(names)
+            and not c.extractors
+            and all(get_detector(n).metadata.get("pretrained") for n in names)
+        )
 
     def samples(self, manifest: Any) -> list[Sample]:
         """Lazy samples of a manifest (hashes verified from the bytes, never taken on trust)."""
@@ -109,9 +131,35 @@ class Runner:
 
     # -- one detector ------------------------------------------------------------------------------
 
+    def fitted_points(
+        self, spec: DetectorSpec, detector: Any, fold: protocols.Fold, train: Sequence[Sample]
+    ) -> list[tuple[str, Any, FitResult]]:
+        """``(name, detector, fit)`` for each way ``spec`` is scored on this fold.
+
+        A detector is fitted on the fold's training rows (when it has any and the spec is trainable). A
+        pretrained detector is scored at its authors' operating point (``name@authors``) and, given
+        training rows, also calibrated on them with its network frozen (``name@calibrated``).
+        """
+        pretrained = getattr(detector, "pretrained", False) and spec.trainable
+        if not spec.trainable or fold.train is None:
+            name = f"{spec.name}@authors" if pretrained else spec.name
+            return [(name, detector, FitResult(detector))]
+        info = {
+            "dataset": fold.train.id,
+            "manifest_hash": fold.train.content_hash,
+            "trained_on": [fold.train.id],
+        }
+        points = [(f"{spec.name}@authors", detector, FitResult(detector))] if pretrained else []
+        name = f"{spec.name}@calibrated" if pretrained else spec.name
+        fitted = fit_detector(clone(detector) if pretrained else detector, train, extract=self.features,
+                              progress=self.progress, training_info=info, cache=self.models,
+                              stage=f"fit {name}")  # fmt: skip
+        self._time(f"fit:{name}", fitted.seconds)
+        return [*points, (name, fitted.detector, fitted)]
+
     def score(
         self,
-        spec: DetectorSpec,
+        name: str,
         detector: Any,
         test: Sequence[Sample],
         condition: str,
@@ -128,7 +176,7 @@ class Runner:
         else:
             kept, failures = readable(test)
         start = time.perf_counter()
-        stage = f"score {spec.name}" + ("" if condition == "clean" else f" [{condition}]")
+        stage = f"score {name}" + ("" if condition == "clean" else f" [{condition}]")
         records: list[dict[str, Any]] = []
         chunk = self.config.chunk_size
         t_decision = detector.thresholds.t_decision
@@ -140,11 +188,11 @@ class Runner:
                     failures[sample.id] = verdict.error
                 else:
                     pred = int(verdict.score >= t_decision)
-                    records.append(prediction_record(sample, verdict, spec.name, fold, condition, pred,
+                    records.append(prediction_record(sample, verdict, name, fold, condition, pred,
                                                      seen=sample.id in seen))  # fmt: skip
                 sample.release()
             self.progress(stage, len(batch), len(kept))
-        self._time(f"score:{spec.name}", time.perf_counter() - start)
+        self._time(f"score:{name}", time.perf_counter() - start)
         return records, failures
 
     # -- a whole dataset ---------------------------------------------------------------------------
@@ -172,48 +220,32 @@ class Runner:
             trainable = {s.name: detectors[s.name] for s in specs if s.trainable}
             apply_params(trainable, c.params, c.device, seed=c.seed)
             for spec in specs:
-                detector = detectors[spec.name]
-                train_failures: dict[str, str] = {}
-                from_cache = False
-                if spec.trainable and fold.train is not None:
-                    fitted = fit_detector(
-                        detector,
-                        train,
-                        extract=self.features,
-                        progress=self.progress,
-                        training_info={
-                            "dataset": fold.train.id,
-                            "manifest_hash": fold.train.content_hash,
-                            "trained_on": [fold.train.id],
-                        },
-                        cache=self.models,
-                        stage=f"fit {spec.name}",
+                for name, detector, fitted in self.fitted_points(spec, detectors[spec.name], fold, train):
+                    fold_records, test_failures = [], {}
+                    for condition in conditions:
+                        samples = (
+                            test if condition == "clean" else [perturb(s, condition, c.seed) for s in test]
+                        )
+                        recs, failures = self.score(name, detector, samples, condition, fold.name, seen)
+                        fold_records += recs
+                        test_failures.update({f"{condition}:{k}": v for k, v in failures.items()})
+                    records += fold_records
+                    uses_clip[name] = spec.uses_clip or detector.uses_clip
+                    runs.append(
+                        run_entry(
+                            name,
+                            detector,
+                            fold=fold,
+                            dataset_id=manifest.id,
+                            uses_clip=uses_clip[name],
+                            records=fold_records,
+                            train_failures=fitted.failures,
+                            test_failures=test_failures,
+                            from_cache=fitted.from_cache,
+                            n_boot=c.n_boot,
+                            seed=c.seed,
+                        )
                     )
-                    detector, train_failures, from_cache = fitted.detector, fitted.failures, fitted.from_cache
-                    self._time(f"fit:{spec.name}", fitted.seconds)
-                fold_records, test_failures = [], {}
-                for condition in conditions:
-                    samples = test if condition == "clean" else [perturb(s, condition, c.seed) for s in test]
-                    recs, failures = self.score(spec, detector, samples, condition, fold.name, seen)
-                    fold_records += recs
-                    test_failures.update({f"{condition}:{k}": v for k, v in failures.items()})
-                records += fold_records
-                uses_clip[spec.name] = spec.uses_clip or detector.uses_clip
-                runs.append(
-                    run_entry(
-                        spec.name,
-                        detector,
-                        fold=fold,
-                        dataset_id=manifest.id,
-                        uses_clip=uses_clip[spec.name],
-                        records=fold_records,
-                        train_failures=train_failures,
-                        test_failures=test_failures,
-                        from_cache=from_cache,
-                        n_boot=c.n_boot,
-                        seed=c.seed,
-                    )
-                )
         clip = clip_bias_entries(uses_clip, records, folds, n_boot=c.n_boot, seed=c.seed)
         wall_time = time.perf_counter() - wall
         provenance = {

@@ -37,6 +37,10 @@ def list_command(kind: str, filter: str | None, as_json: bool) -> None:
         for entry in get_registry(name).entries(filter):
             row = entry.to_dict()
             row["requires"] = entry.metadata.get("requires")
+            if entry.metadata.get("pretrained"):  # published weights: what they are and what they saw
+                row["pretrained"] = f"{entry.metadata.get('licence') or '?'}; trained on " + ", ".join(
+                    entry.metadata.get("trained_on") or ["?"]
+                )
             rows.append(row)
     warn_plugin_failures()
     what = "components" if len(kinds) > 1 else PLURALS[kinds[0]]
@@ -44,4 +48,6 @@ def list_command(kind: str, filter: str | None, as_json: bool) -> None:
     columns = ["name", "kind", "plugin", "description"]
     if any(row["requires"] for row in rows):
         columns.append("requires")
+    if any(row.get("pretrained") for row in rows):
+        columns.append("pretrained")
     emit(rows, columns, as_json=as_json, empty=empty)

@@ -30,10 +30,14 @@ from negate_sdk.cli._common import JOBS, POSITIVE, parse_params
 @click.option("--train-split", help="With --train-on: train only on this split of it.")
 @click.option(
     "--protocol",
-    type=click.Choice(["train-test", "leave-one-generator-out"]),
+    type=click.Choice(["train-test", "leave-one-generator-out", "temporal"]),
     default="train-test",
     show_default=True,
     help="Which rows train and which test (docs/results.md).",
+)
+@click.option(
+    "--cutoff",
+    help="With --protocol temporal: generators released before this date (YYYY-MM-DD) train, the rest test.",
 )
 @click.option(
     "--model",
@@ -111,6 +115,7 @@ def run_command(**options) -> None:
         params=parse_params(options["params"]),
         model_dirs=list(options["model_dirs"]),
         protocol=options["protocol"],
+        cutoff=options["cutoff"],
         train_on=options["train_on"],
         train_split=options["train_split"],
         data_dir=options["data_dir"],

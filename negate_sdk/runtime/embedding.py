@@ -9,7 +9,7 @@ imported when features are first computed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, ClassVar
 
@@ -96,8 +96,7 @@ class EmbeddingExtractor(BaseExtractor):
         return [f"emb_{i:04d}" for i in range(self.loaded_model().dim)]
 
     def _view_spec(self, loaded: LoadedModel) -> ViewSpec:
-        view = loaded.view
-        return ViewSpec(view.size, view.crop_pct, view.interpolation, int(self.multi_crop))
+        return replace(loaded.view, multi_crop=int(self.multi_crop))
 
     def transform(self, samples: Sequence[Sample]) -> np.ndarray:
         """``(n_samples, dim)`` float32 embeddings, each the mean over the image's views."""

@@ -30,12 +30,15 @@ class ViewSpec:
     centre ``size`` square. With ``multi_crop = n >= 2``, ``n x n`` further ``size`` squares are cut from
     the image resized so its short side is ``n * size`` (never enlarged beyond its own resolution), so
     fine detail of large images is seen at close to native scale; the embedding is the mean over views.
+    ``resize=False``: no resampling at all, the centre ``size`` square at native resolution, a smaller
+    image padded with zeros (torchvision's ``CenterCrop`` alone, as forensic detectors are run).
     """
 
     size: int
     crop_pct: float = 0.875
     interpolation: str = "bicubic"
     multi_crop: int = 1
+    resize: bool = True
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -46,6 +49,10 @@ class ViewSpec:
             raise ValueError(f"unknown interpolation {self.interpolation!r}; one of {', '.join(_RESAMPLE)}")
         if self.multi_crop < 1:
             raise ValueError(f"multi_crop must be >= 1, got {self.multi_crop}")
+        if not self.resize and self.multi_crop != 1:
+            raise ValueError(
+                "a native-resolution view (resize=False) is one centre crop: multi_crop must be 1"
+            )
 
     @property
     def resize_size(self) -> int:
@@ -77,6 +84,17 @@ def centre_crop(pixels: np.ndarray, size: int) -> np.ndarray:
     return pixels[top : top + size, left : left + size]
 
 
+def center_crop_pad(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The centre ``(size, size, 3)`` square at native resolution, as torchvision's ``CenterCrop(size)``:
+    a side shorter than ``size`` is first padded with zeros (``(size - side) // 2`` before, the rest
+    after), then the crop starts at ``round((side - size) / 2)``."""
+    height, width = pixels.shape[:2]
+    if height < size or width < size:
+        pad_h, pad_w = max(0, size - height), max(0, size - width)
+        pixels = np.pad(pixels, ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    return np.ascontiguousarray(centre_crop(pixels, size))
+
+
 def grid_offsets(length: int, size: int, n: int) -> list[int]:
     """``n`` start offsets of windows of ``size`` spread evenly over ``length`` (first at 0, last flush)."""
     if n == 1 or length <= size:
@@ -89,6 +107,8 @@ def make_views(pixels: np.ndarray, spec: ViewSpec) -> np.ndarray:
 
     ``n_views`` is 1, or ``1 + multi_crop**2`` when the image is larger than the global view.
     """
+    if not spec.resize:
+        return center_crop_pad(pixels, spec.size)[None]
     views = [centre_crop(resize_short_side(pixels, spec.resize_size, spec.interpolation), spec.size)]
     short = min(pixels.shape[:2])
     n = spec.multi_crop

