@@ -121,3 +121,24 @@ def test_the_temporal_protocol_splits_by_release_date(tmp_path):
         protocols.temporal(manifest, cutoff="2023/01/01", seed=0, generators=str(table))
     with pytest.raises(ValueError, match="needs both"):
         protocols.temporal(manifest, cutoff="2030-01-01", seed=0, generators=str(table))
+
+
+def test_a_temporal_run_reports_its_generators_in_date_order(tmp_path):
+    from test_bench_run import write_dataset
+
+    from negate_sdk.bench.results import read_results
+    from negate_sdk.bench.runner import RunConfig, run
+
+    table = write_dataset(tmp_path / "data", n_per_group=6)  # generators stylegan2 (2019) and sd-1.4 (2022)
+    config = RunConfig(datasets=[str(table)], detectors=["dummy"], protocol="temporal", cutoff="2021-01-01",
+                       n_boot=20, use_cache=False)  # fmt: skip
+    (path,) = run(config, tmp_path / "out")
+    document = read_results(path)
+    (fold,) = document["protocol"]["folds"]
+    assert fold["protocol"] == "temporal" and fold["cutoff"] == "2021-01-01"
+    assert [(g["generator"], g["side"]) for g in fold["generators"]] == [
+        ("stylegan2", "train"),
+        ("sd-1.4", "test"),
+    ]
+    (entry,) = document["runs"]
+    assert set(entry["metrics"]["per_generator"]) == {"sd-1.4"}  # only the later generator is tested
