@@ -29,7 +29,10 @@ from negate_sdk.imaging import open_image
 torch = pytest.importorskip("torch")
 
 # The authors' files, copied byte for byte for offline use (never into this repository).
-WEIGHTS_DIR = Path(os.environ.get("NEGATE_WEIGHTS_DIR") or "/work/shared/weights") / "ferretnet_s"
+WEIGHTS_DIR = (
+    Path(os.environ.get("NEGATE_WEIGHTS_DIR") or Path(__file__).resolve().parents[2] / "shared" / "weights")
+    / "ferretnet_s"
+)
 CHECKPOINT = WEIGHTS_DIR / "ferretnet-s-median-3.pth"
 DEMO_DIR = WEIGHTS_DIR / "demo"
 needs_checkpoint = pytest.mark.skipif(not CHECKPOINT.is_file(), reason=f"{CHECKPOINT} not on this machine")
