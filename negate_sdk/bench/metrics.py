@@ -30,6 +30,11 @@ METRICS = (
     "brier",
     "ece",
     "uncertain_rate",
+    # verdict shares per class: what a user sees (GENUINE / UNCERTAIN / SYNTHETIC after vetoes)
+    "synthetic_share_real",
+    "uncertain_share_real",
+    "synthetic_share_fake",
+    "uncertain_share_fake",
 )
 
 
@@ -41,12 +46,17 @@ class Prepared:
     score: np.ndarray  # (n,)
     pred: np.ndarray  # (n,) 0/1
     uncertain: np.ndarray  # (n,) bool
+    synthetic: np.ndarray  # (n,) bool: the three-way verdict was SYNTHETIC
     group_starts: np.ndarray  # (n_groups,) start index of each run of tied scores
     bins: np.ndarray  # (n,) ECE bin of each score
 
 
 def prepare(
-    y: np.ndarray, score: np.ndarray, pred: np.ndarray, uncertain: np.ndarray | None = None
+    y: np.ndarray,
+    score: np.ndarray,
+    pred: np.ndarray,
+    uncertain: np.ndarray | None = None,
+    synthetic: np.ndarray | None = None,
 ) -> Prepared:
     """Sort once by descending score and find tie groups and calibration bins."""
     y = np.asarray(y, dtype=np.int64)
@@ -55,8 +65,11 @@ def prepare(
     score_sorted = score[order]
     starts = np.flatnonzero(np.r_[True, score_sorted[1:] != score_sorted[:-1]])
     uncertain = np.zeros(len(y), bool) if uncertain is None else np.asarray(uncertain, bool)
+    # without verdicts, a SYNTHETIC verdict is a positive binary decision
+    synthetic = np.asarray(pred, bool) if synthetic is None else np.asarray(synthetic, bool)
     bins = np.minimum((score_sorted * N_BINS_ECE).astype(np.int64), N_BINS_ECE - 1)
-    return Prepared(y[order], score_sorted, np.asarray(pred)[order], uncertain[order], starts, bins)
+    return Prepared(y[order], score_sorted, np.asarray(pred)[order], uncertain[order], synthetic[order],
+                    starts, bins)  # fmt: skip
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -152,6 +165,10 @@ METRIC_FUNCTIONS: dict[str, Callable[[Prepared, np.ndarray], np.ndarray]] = {
     "brier": _weighted_mean(lambda p: (p.score - p.y) ** 2),
     "ece": _ece,
     "uncertain_rate": _weighted_mean(lambda p: p.uncertain.astype(float)),
+    "synthetic_share_real": _weighted_mean(lambda p: p.synthetic.astype(float), lambda p: p.y == 0),
+    "uncertain_share_real": _weighted_mean(lambda p: p.uncertain.astype(float), lambda p: p.y == 0),
+    "synthetic_share_fake": _weighted_mean(lambda p: p.synthetic.astype(float), lambda p: p.y == 1),
+    "uncertain_share_fake": _weighted_mean(lambda p: p.uncertain.astype(float), lambda p: p.y == 1),
 }
 NEEDS_BOTH_CLASSES = {"auc", "ap", "balanced_accuracy", "tpr_at_fpr_1", "tpr_at_fpr_5", "eer"}
 
@@ -165,6 +182,7 @@ def compute_metrics(
     score: np.ndarray,
     pred: np.ndarray,
     uncertain: np.ndarray | None = None,
+    synthetic: np.ndarray | None = None,
     *,
     metrics: tuple[str, ...] = METRICS,
     n_boot: int = 1000,
@@ -180,11 +198,13 @@ def compute_metrics(
     """
     y = np.asarray(y, dtype=np.int64)
     n = len(y)
-    counts = {"tpr": int(np.sum(y == 1)), "fpr": int(np.sum(y == 0))}
+    n_real, n_fake = int(np.sum(y == 0)), int(np.sum(y == 1))
+    counts = {"tpr": n_fake, "fpr": n_real, "synthetic_share_real": n_real, "uncertain_share_real": n_real,
+              "synthetic_share_fake": n_fake, "uncertain_share_fake": n_fake}  # fmt: skip
     out: dict[str, dict[str, Any]] = {}
     if n == 0:
         return {m: {"value": None, "ci": [None, None], "n": 0} for m in metrics}
-    p = prepare(y, score, pred, uncertain)
+    p = prepare(y, score, pred, uncertain, synthetic)
     block = block or max(1, min(200, 4_000_000 // n))  # bound each (block, n) weight matrix to ~32 MB
     ones = np.ones((1, n))
     values = {m: METRIC_FUNCTIONS[m](p, ones)[0] for m in metrics}

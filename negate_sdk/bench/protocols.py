@@ -6,6 +6,9 @@
   (all of B when it has none).
 - ``leave-one-generator-out``: one fold per generator: its images are removed from training and tested
   against the reals of the same sources.
+- ``leave-one-source-out``: one fold per source: trained on every other source's training rows, tested
+  on the held-out source's test rows (a dev-visible proxy for images from sources never seen: other
+  cameras, other generators, other pipelines).
 - ``temporal`` (``cutoff``): AI-GenBench's "next period" evaluation: training (or a pretrained detector's
   calibration) sees only generators released before the cutoff date (the generator table's
   ``release_date``), the test only those released on or after it, each side with its reals.
@@ -34,7 +37,7 @@ from negate_sdk.manifests.content import ContentHashes, content_hashes
 from negate_sdk.manifests.duplicates import train_test_overlap
 from negate_sdk.splits import stratified_split
 
-PROTOCOLS = ("train-test", "leave-one-generator-out", "temporal")
+PROTOCOLS = ("train-test", "leave-one-generator-out", "leave-one-source-out", "temporal")
 
 
 @dataclass
@@ -178,6 +181,26 @@ def leave_one_generator_out(manifest: Manifest, *, seed: int, test_fraction: flo
         duplicates, seen = _overlap(fold_train, fold_test, hashes)
         fold_info = {"protocol": "leave-one-generator-out", **info, "duplicates": duplicates}
         folds.append(Fold(f"heldout:{generator}", fold_train, fold_test, fold_info, seen))
+    return folds
+
+
+def leave_one_source_out(manifest: Manifest, *, seed: int, test_fraction: float = 0.5) -> list[Fold]:
+    """One fold per source: train on the other sources' training rows, test on its test rows."""
+    hashes = _hash_placed_rows(manifest)
+    train, test, info = split_train_test(manifest, seed=seed, test_fraction=test_fraction, hashes=hashes)
+    sources = sorted({r.source for r in manifest.rows})
+    if len(sources) < 2:
+        raise ValueError(
+            f"leave-one-source-out needs two sources or more; '{manifest.id}' has {len(sources)}"
+        )
+    folds = []
+    for source in sources:
+        fold_train = Manifest(manifest.header, [r for r in train if r.source != source])
+        fold_test = Manifest(manifest.header, [r for r in test if r.source == source])
+        duplicates, seen = _overlap(fold_train, fold_test, hashes)
+        fold_info = {"protocol": "leave-one-source-out", **info, "held_out_source": source,
+                     "duplicates": duplicates}  # fmt: skip
+        folds.append(Fold(f"heldout-source:{source}", fold_train, fold_test, fold_info, seen))
     return folds
 
 

@@ -67,6 +67,7 @@ def group_metrics(
             rows["score"][mask],
             rows["pred"][mask],
             verdict == "UNCERTAIN",
+            verdict == "SYNTHETIC",
             n_boot=n_boot,
             seed=seed,
         )

@@ -80,6 +80,8 @@ class Runner:
             if not c.cutoff:
                 raise ValueError("the temporal protocol needs --cutoff YYYY-MM-DD")
             return protocols.temporal(manifest, cutoff=c.cutoff, seed=c.seed, test_fraction=c.test_fraction)
+        if c.protocol == "leave-one-source-out":
+            return protocols.leave_one_source_out(manifest, seed=c.seed, test_fraction=c.test_fraction)
         if c.protocol == "leave-one-generator-out":
             return protocols.leave_one_generator_out(manifest, seed=c.seed, test_fraction=c.test_fraction)
         if c.protocol != "train-test":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from negate_sdk.bench.protocols import PROTOCOLS
 from negate_sdk.cli._common import JOBS, POSITIVE, parse_params
 
 
@@ -30,7 +31,7 @@ from negate_sdk.cli._common import JOBS, POSITIVE, parse_params
 @click.option("--train-split", help="With --train-on: train only on this split of it.")
 @click.option(
     "--protocol",
-    type=click.Choice(["train-test", "leave-one-generator-out", "temporal"]),
+    type=click.Choice(list(PROTOCOLS)),
     default="train-test",
     show_default=True,
     help="Which rows train and which test (docs/results.md).",
