@@ -86,11 +86,32 @@ class Verdict:
     vetoes: list[VetoDecision] = field(default_factory=list)
     top_features: list[tuple[str, float]] = field(default_factory=list)
     error: str | None = None
+    # feature groups (extractors) that moved the score most: (group, contribution to the log-odds)
+    groups: list[tuple[str, float]] = field(default_factory=list)
+    novelty: str | None = None  # set when the image is unlike the training data (why, in one line)
 
     @property
     def reasons(self) -> list[str]:
-        """Reasons of the vetoes that changed this verdict."""
-        return [f"{d.veto}: {d.reason}" for d in self.vetoes if d.applied]
+        """Why this verdict, most decisive first: vetoes that changed it, an image unlike the training
+        data, then where the score sits between the thresholds and which feature groups moved it."""
+        if self.error:
+            return [f"could not be judged: {self.error}"]
+        reasons = [f"{d.veto}: {d.reason}" for d in self.vetoes if d.applied]
+        if self.novelty:
+            reasons.append(f"unlike the training data: {self.novelty}")
+        if self.score >= self.t_synthetic:
+            band = f"score {self.score:.3f} at or above t_synthetic {self.t_synthetic:.3f}"
+        elif self.score < self.t_genuine:
+            band = f"score {self.score:.3f} below t_genuine {self.t_genuine:.3f}"
+        else:
+            band = (
+                f"score {self.score:.3f} between t_genuine {self.t_genuine:.3f} and "
+                f"t_synthetic {self.t_synthetic:.3f}"
+            )
+        if self.groups:
+            moved = ", ".join(f"{name} {value:+.2f}" for name, value in self.groups)
+            band += f"; moved most by {moved} (log-odds)"
+        return [*reasons, band]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe view."""
@@ -103,5 +124,7 @@ class Verdict:
             "reasons": self.reasons,
             "vetoes": [d.to_dict() for d in self.vetoes],
             "top_features": [[name, value] for name, value in self.top_features],
+            "groups": [[name, value] for name, value in self.groups],
+            "novelty": self.novelty,
             "error": self.error,
         }

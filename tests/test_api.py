@@ -158,7 +158,7 @@ def test_thresholds_must_be_ordered():
         Thresholds(0.9, 0.1)
 
 
-def test_verdict_reasons_only_from_applied_vetoes():
+def test_verdict_reasons_put_applied_vetoes_first_then_the_band():
     verdict = Verdict(
         score=0.9,
         label=Label.UNCERTAIN,
@@ -169,7 +169,7 @@ def test_verdict_reasons_only_from_applied_vetoes():
             VetoDecision("provenance", -1, "none"),
         ],
     )
-    assert verdict.reasons == ["illustration: line art"]
+    assert verdict.reasons == ["illustration: line art", "score 0.900 at or above t_synthetic 0.800"]
     assert verdict.to_dict()["verdict"] == "UNCERTAIN"
 
 

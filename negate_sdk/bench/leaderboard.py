@@ -24,7 +24,20 @@ COLUMNS = (
     ("uncertain_rate", "uncertain"),
     ("ece", "ECE"),
 )
-LOWER_IS_BETTER = {"fpr", "uncertain_rate", "ece", "eer", "brier"}
+# The reach view: how a detector does on sources it never saw (leave-one-source-out folds, other data),
+# in what a user sees: verdict shares per class besides the ranking figures.
+REACH_COLUMNS = (
+    ("auc", "AUC"),
+    ("tpr_at_fpr_1", "TPR@1%FPR"),
+    ("tpr_at_fpr_5", "TPR@5%FPR"),
+    ("synthetic_share_real", "reals SYNTHETIC"),
+    ("uncertain_share_real", "reals UNCERTAIN"),
+    ("synthetic_share_fake", "fakes SYNTHETIC"),
+    ("uncertain_share_fake", "fakes UNCERTAIN"),
+)
+VIEWS = {"standard": COLUMNS, "reach": REACH_COLUMNS}
+LOWER_IS_BETTER = {"fpr", "uncertain_rate", "ece", "eer", "brier", "synthetic_share_real",
+                   "uncertain_share_real", "uncertain_share_fake"}  # fmt: skip
 FORMATS = ("table", "md", "csv", "json", "html")
 
 
@@ -53,7 +66,7 @@ def leaderboard_rows(documents: Sequence[dict[str, Any]], condition: str = "clea
                 "pretrained": run.get("family") == "pretrained",
                 "content_hash": dataset.get("content_hash", "")[:12],
             }
-            for key, _ in COLUMNS:
+            for key in dict(COLUMNS) | dict(REACH_COLUMNS):
                 metric = block.get(key, {"value": None, "ci": [None, None]})
                 row[key] = metric["value"]
                 row[f"{key}_ci"] = metric["ci"]
@@ -63,8 +76,9 @@ def leaderboard_rows(documents: Sequence[dict[str, Any]], condition: str = "clea
 
 def sort_rows(rows: list[dict[str, Any]], sort_by: str = "auc") -> list[dict[str, Any]]:
     """Rows grouped by dataset, best first by ``sort_by`` (missing values last)."""
-    if sort_by not in dict(COLUMNS) and sort_by not in ("detector", "dataset"):
-        raise ValueError(f"cannot sort by '{sort_by}'; use one of {', '.join(k for k, _ in COLUMNS)}")
+    known = dict(COLUMNS) | dict(REACH_COLUMNS)
+    if sort_by not in known and sort_by not in ("detector", "dataset"):
+        raise ValueError(f"cannot sort by '{sort_by}'; use one of {', '.join(known)}")
     sign = 1 if sort_by in LOWER_IS_BETTER else -1
 
     def key(row: dict[str, Any]) -> tuple:
@@ -85,49 +99,53 @@ def _fmt(value: float | None, ci: Sequence[float | None] | None = None) -> str:
     return text
 
 
-def display_row(row: dict[str, Any]) -> list[str]:
-    """The cells of one leaderboard row as shown (under :data:`HEADERS`): values with their intervals."""
+def headers(view: str = "standard") -> list[str]:
+    """The column headers of a view (``standard`` or ``reach``)."""
+    return ["dataset", "detector", "n"] + [label for _, label in VIEWS[view]]
+
+
+def display_row(row: dict[str, Any], view: str = "standard") -> list[str]:
+    """The cells of one leaderboard row as shown (under :func:`headers`): values with their intervals."""
     name = row["detector"] + (" (contaminated)" if row["contaminated"] else "")
     if row.get("seen_generators"):
         name += f" (trained on {', '.join(row['seen_generators'])})"
     fold = "" if row["fold"] in ("train-test", "model") else f" {row['fold']}"
-    return [row["dataset"] + fold, name, str(row["n"])] + [_fmt(row[k], row[f"{k}_ci"]) for k, _ in COLUMNS]
+    cells = [_fmt(row.get(k), row.get(f"{k}_ci")) for k, _ in VIEWS[view]]
+    return [row["dataset"] + fold, name, str(row["n"]), *cells]
 
 
-HEADERS = ["dataset", "detector", "n"] + [label for _, label in COLUMNS]
-
-
-def html_table(rows: Sequence[dict[str, Any]]) -> str:
+def html_table(rows: Sequence[dict[str, Any]], view: str = "standard") -> str:
     """The leaderboard rows as an HTML table (escaped)."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers(view))
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in display_row(r)) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in display_row(r, view)) + "</tr>" for r in rows
     )
     return f'<table class="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def render(rows: list[dict[str, Any]], fmt: str) -> str:
-    """The leaderboard as text in ``fmt`` (table, md, csv, json or html)."""
+def render(rows: list[dict[str, Any]], fmt: str, view: str = "standard") -> str:
+    """The leaderboard as text in ``fmt`` (table, md, csv, json or html), columns of ``view``."""
+    columns = VIEWS[view]
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
         buffer = io.StringIO()
         fields = ["dataset", "fold", "detector", "condition", "n", "contaminated", "content_hash"]
-        fields += [name for key, _ in COLUMNS for name in (key, f"{key}_lo", f"{key}_hi")]
+        fields += [name for key, _ in columns for name in (key, f"{key}_lo", f"{key}_hi")]
         writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             flat = dict(row)
-            for key, _ in COLUMNS:
+            for key, _ in columns:
                 flat[f"{key}_lo"], flat[f"{key}_hi"] = row[f"{key}_ci"]
             writer.writerow(flat)
         return buffer.getvalue()
     if fmt == "md":
-        lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-        lines += ["| " + " | ".join(display_row(row)) + " |" for row in rows]
+        lines = ["| " + " | ".join(headers(view)) + " |", "|" + "---|" * len(headers(view))]
+        lines += ["| " + " | ".join(display_row(row, view)) + " |" for row in rows]
         return "\n".join(lines) + "\n"
     if fmt == "html":
-        return html_table(rows)
+        return html_table(rows, view)
     if fmt == "table":
         from rich.console import Console
         from rich.table import Table
@@ -136,10 +154,10 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
         from negate_sdk.safetext import printable
 
         table = Table(title="leaderboard (95% bootstrap intervals)", header_style="bold")
-        for header in HEADERS:
+        for header in headers(view):
             table.add_column(header, overflow="fold")
         for row in rows:  # plain text: names are user input, never markup
-            table.add_row(*(Text(printable(cell)) for cell in display_row(row)))
+            table.add_row(*(Text(printable(cell)) for cell in display_row(row, view)))
         console = Console(width=200, record=True, file=io.StringIO())
         console.print(table)
         return console.export_text()

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from negate_sdk.artifacts import atomic_write_bytes
-from negate_sdk.bench.leaderboard import COLUMNS, FORMATS
+from negate_sdk.bench.leaderboard import COLUMNS, FORMATS, VIEWS
 
 
 @click.command("leaderboard")
@@ -30,9 +30,16 @@ from negate_sdk.bench.leaderboard import COLUMNS, FORMATS
 @click.option(
     "--condition", default="clean", show_default=True, help="A robustness condition instead of clean."
 )
+@click.option(
+    "--view",
+    default="standard",
+    show_default=True,
+    type=click.Choice(list(VIEWS)),
+    help="Columns: standard, or reach (verdict shares per class, for unseen sources).",
+)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write to a file instead of printing.")
 def leaderboard_command(
-    results: tuple[str, ...], sort_by: str, fmt: str, condition: str, output: str | None
+    results: tuple[str, ...], sort_by: str, fmt: str, condition: str, view: str, output: str | None
 ) -> None:
     """Rank detectors across RESULTS (results.json files or folders holding them)."""
     from negate_sdk.bench.leaderboard import leaderboard_rows, render, sort_rows
@@ -50,7 +57,7 @@ def leaderboard_command(
     except (ValueError, KeyError) as err:
         raise click.ClickException(str(err)) from None
     rows = sort_rows(leaderboard_rows(documents, condition), sort_by)
-    text = build_report(paths, sort_by) if fmt == "html" else render(rows, fmt)
+    text = build_report(paths, sort_by) if fmt == "html" else render(rows, fmt, view)
     if output:
         atomic_write_bytes(Path(output), text.encode())  # whole or not at all, even on a full disk
         click.echo(f"wrote {output}", err=True)

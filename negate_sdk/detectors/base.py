@@ -145,9 +145,11 @@ class BaseDetector(ParamsMixin):
         """What the validation split is stratified by (default: the labels)."""
         return y
 
-    def _top_features(self, samples: Sequence[Sample], features: np.ndarray | None) -> list[list]:
-        """Per sample, the features that moved its score most (``[(name, contribution), …]``); none here."""
-        return [[] for _ in samples]
+    def _explain(self, samples: Sequence[Sample], features: np.ndarray | None) -> list[dict[str, Any]]:
+        """Per sample, what a verdict reports besides its score: ``top_features`` and ``groups`` (the
+        features and feature groups that moved it most, ``[(name, contribution), …]``) and ``novelty``
+        (why it is unlike the training data, or None). Nothing here; families add what they can."""
+        return [{} for _ in samples]
 
     def feature_extractors(self) -> list[Any]:
         """The extractors whose features the harness may compute and cache (with ``takes_features``)."""
@@ -277,14 +279,19 @@ class BaseDetector(ParamsMixin):
         if not scored:
             return {}
         good = [samples[i] for i in scored]
-        contributions = self._top_features(good, None if features is None else features[scored])
+        explained = self._explain(good, None if features is None else features[scored])
         decisions = [_isolated_decisions(veto, good) for veto in self.vetoes_]
         t = self.thresholds_
         out = {}
         for k, i in enumerate(scored):
-            label, applied = _apply_vetoes(t.label(scores[i]), self.vetoes_, [d[k] for d in decisions])
+            notes = explained[k] if k < len(explained) else {}
+            label = t.label(scores[i])
+            if notes.get("novelty"):  # an image unlike anything trained on: the score cannot be trusted
+                label = Label.UNCERTAIN
+            label, applied = _apply_vetoes(label, self.vetoes_, [d[k] for d in decisions])
             out[i] = Verdict(float(scores[i]), label, t.t_genuine, t.t_synthetic, samples[i].id, applied,
-                             contributions[k] if k < len(contributions) else [])  # fmt: skip
+                             notes.get("top_features", []), groups=notes.get("groups", []),
+                             novelty=notes.get("novelty"))  # fmt: skip
         return out
 
     def _isolated_scores(

@@ -129,13 +129,25 @@ class Detector(BaseDetector):
     def _raw_scores(self, samples: Sequence[Sample], *, features: np.ndarray | None = None) -> np.ndarray:
         return self.classifier_.predict_proba(self._features(samples, features))[:, 1]
 
-    def _top_features(self, samples: Sequence[Sample], features: np.ndarray | None) -> list[list]:
+    def _explain(self, samples: Sequence[Sample], features: np.ndarray | None) -> list[dict[str, Any]]:
+        """Top features and feature groups by their contribution to the log-odds (heads that give them)."""
         contributions_fn = getattr(self.classifier_, "contributions", None)
         if contributions_fn is None or not self.top_features:
-            return [[] for _ in samples]
+            return [{} for _ in samples]
         values = np.asarray(contributions_fn(self._features(samples, features)))
         top = np.argsort(-np.abs(values), axis=1)[:, : self.top_features]
-        return [[(self.feature_names_[j], float(values[i, j])) for j in row] for i, row in enumerate(top)]
+        group_names = [name.split("__", 1)[0] for name in self.feature_names_]
+        groups = sorted(set(group_names))
+        membership = np.array([[g == name for name in group_names] for g in groups], dtype=float)  # (k, d)
+        by_group = values @ membership.T  # (n, k)
+        out = []
+        for i, row in enumerate(top):
+            order = np.argsort(-np.abs(by_group[i]))[:3]
+            out.append({
+                "top_features": [(self.feature_names_[j], float(values[i, j])) for j in row],
+                "groups": [(groups[g], float(by_group[i, g])) for g in order],
+            })  # fmt: skip
+        return out
 
     # -- artifacts ---------------------------------------------------------------------------------
 

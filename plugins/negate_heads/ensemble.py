@@ -120,6 +120,20 @@ class EnsembleHead(Head):
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
         return self.member_probabilities(X) @ self._weights(len(self.members_))
 
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """``(n_samples, n_features)``: the weighted mean of the members' log-odds contributions, over the
+        members that give them (boosters' SHAP values, linear terms); an approximate attribution."""
+        weights = self._weights(len(self.members_))
+        parts = [
+            (w, head.contributions(X))
+            for w, (_, head) in zip(weights, self.members_)
+            if callable(getattr(head, "contributions", None))
+        ]
+        if not parts:
+            return np.zeros((len(X), self.n_features_in_))
+        total = sum(w for w, _ in parts)
+        return sum(w * np.asarray(c) for w, c in parts) / total
+
     def save_weights(self, directory: Path, stem: str) -> dict[str, Any]:
         """Each member under ``stem.label``, calibrators and weights in the returned state."""
         members = []
