@@ -121,7 +121,8 @@ def test_check_judges_every_good_image_and_gives_each_hostile_file_one_line(mode
     assert errors["truncated.png"].startswith("corrupt or truncated image")
     assert all("\n" not in e for e in errors.values())
     # the hostile metadata is read safely and proves nothing: the veto abstains, no verdict comes from it
-    assert rows["nested-json.png"]["reasons"] == [] and rows["backtracking.png"]["reasons"] == []
+    for name in ("nested-json.png", "backtracking.png"):  # only the pixels' reason, no provenance evidence
+        assert len(rows[name]["reasons"]) == 1 and rows[name]["reasons"][0].startswith("score ")
     print(f"negate check over the hostile inbox: {seconds:.1f} s, peak RSS {peak_mib:.0f} MiB")
     assert seconds < 60, f"negate check took {seconds:.1f} s"
     # one 100 MP image decodes to ~300 MB; the batch must not hold several such images at once
