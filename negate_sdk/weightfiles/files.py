@@ -167,3 +167,42 @@ def int_value(value: object, where: str, low: int, high: int) -> int:
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
         raise ArtifactError(f"{where}: {shown} is not an integer in [{low}, {high}]")
     return value
+
+
+def tree_problem(
+    left: np.ndarray,
+    right: np.ndarray,
+    feature: np.ndarray,
+    n_features: int,
+    *,
+    threshold: np.ndarray | None = None,
+    parents: np.ndarray | None = None,
+) -> str | None:
+    """What is wrong with a binary decision tree stored as node arrays, or None when it is sound.
+
+    ``left``/``right``: ``(n_nodes,)`` child indices, ``-1`` at leaves. Every split must use a feature in
+    ``[0, n_features)`` (and a finite ``threshold`` when given), every child be a later node reached once
+    (whose ``parents`` entry, when given, names its parent), and every node be reachable from the root,
+    so native code that walks the tree can neither loop nor index out of bounds.
+    """
+    n = len(left)
+    seen = np.zeros(n, dtype=bool)
+    seen[0] = True
+    stack = [0]
+    while stack:
+        node = stack.pop()
+        a, b = int(left[node]), int(right[node])
+        if a == -1 and b == -1:
+            continue
+        if not 0 <= feature[node] < n_features:
+            return f"node {node} splits on feature {feature[node]}, outside [0, {n_features})"
+        if threshold is not None and not np.isfinite(threshold[node]):
+            return f"node {node} has a non-finite threshold"
+        for child in (a, b):
+            if not 0 < child < n or seen[child] or (parents is not None and parents[child] != node):
+                return f"node {node} has an invalid or repeated child {child}"
+            seen[child] = True
+            stack.append(child)
+    if not seen.all():
+        return f"{int((~seen).sum())} nodes are not reachable from the root"
+    return None

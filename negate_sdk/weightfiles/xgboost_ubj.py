@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from negate_sdk.weightfiles.files import ArtifactError
+from negate_sdk.weightfiles.files import ArtifactError, tree_problem
 
 MAX_DEPTH = 32
 MAX_FEATURES = 10_000_000
@@ -220,23 +220,9 @@ def _check_tree(tree: Any, index: int, n_features: int) -> None:
     features = ints["split_indices"]
     if parents[0] != ROOT_PARENT:
         raise _Refuse(f"{what} root has a parent")
-    seen = np.zeros(n, dtype=bool)
-    seen[0] = True
-    stack = [0]
-    while stack:
-        node = stack.pop()
-        a, b = int(left[node]), int(right[node])
-        if a == -1 and b == -1:
-            continue
-        if not 0 <= features[node] < n_features:
-            raise _Refuse(f"{what} node {node} splits on feature {features[node]}, outside [0, {n_features})")
-        for child in (a, b):
-            if not 0 < child < n or seen[child] or parents[child] != node:
-                raise _Refuse(f"{what} node {node} has an invalid or repeated child {child}")
-            seen[child] = True
-            stack.append(child)
-    if not seen.all():
-        raise _Refuse(f"{what}: {int((~seen).sum())} nodes are not reachable from the root")
+    problem = tree_problem(left, right, features, n_features, parents=parents)
+    if problem:
+        raise _Refuse(f"{what} {problem}")
 
 
 def _check_model(doc: Any) -> XGBoostModelInfo:

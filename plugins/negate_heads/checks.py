@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from negate_sdk.artifacts import ArtifactError
+from negate_sdk.weightfiles.files import tree_problem
 
 MAX_ESTIMATORS = 100_000
 SVM_KERNELS = ("linear", "poly", "rbf", "sigmoid")
@@ -52,23 +53,13 @@ def check_sklearn_tree(tree: Any, where: str, n_features: int) -> None:
     threshold, value = tree.threshold, tree.value
     if value.shape != (n, 1, 2) or not np.all(np.isfinite(value)):
         raise ArtifactError(f"{where}: tree values are not finite of shape ({n}, 1, 2)")
-    seen = np.zeros(n, dtype=bool)
-    seen[0] = True
-    stack = [0]
-    while stack:
-        node = stack.pop()
-        a, b = int(left[node]), int(right[node])
-        if a == -1 and b == -1:
-            continue
-        if not 0 <= feature[node] < n_features or not np.isfinite(threshold[node]):
-            raise ArtifactError(f"{where}: tree node {node} splits on an invalid feature or threshold")
-        for child in (a, b):
-            if not 0 < child < n or seen[child]:
-                raise ArtifactError(f"{where}: tree node {node} has an invalid or repeated child {child}")
-            seen[child] = True
-            stack.append(child)
-    if not seen.all():
-        raise ArtifactError(f"{where}: {int((~seen).sum())} tree nodes are not reachable from the root")
+    splits = np.flatnonzero((left != -1) | (right != -1))
+    bad = splits[~((feature[splits] >= 0) & (feature[splits] < n_features) & np.isfinite(threshold[splits]))]
+    if len(bad):
+        raise ArtifactError(f"{where}: tree node {bad[0]} splits on an invalid feature or threshold")
+    problem = tree_problem(left, right, feature, n_features)
+    if problem:
+        raise ArtifactError(f"{where}: tree {problem}")
 
 
 def check_forest(model: Any, where: str, n_features: int) -> Any:
