@@ -158,15 +158,13 @@ def extract_features(
     """
     store = store if store is not None else MemoryFeatureStore()
     hashes, failures = sample_hashes(samples)
-    for attempt in range(2):
-        _extract_missing(extractors, samples, store, hashes, failures, chunk_size, n_jobs, progress)
-        try:
-            return collect_features(extractors, store, hashes, failures)
-        except DamagedChunkError as err:  # a chunk damaged since it was indexed: set aside, redo once
-            if attempt:
-                raise
-            logger.warning("%s; recomputing its entries", err)
-    raise AssertionError("unreachable")
+    _extract_missing(extractors, samples, store, hashes, failures, chunk_size, n_jobs, progress)
+    try:
+        return collect_features(extractors, store, hashes, failures)
+    except DamagedChunkError as err:  # a chunk damaged since it was indexed: set aside, redo once
+        logger.warning("%s; recomputing its entries", err)
+    _extract_missing(extractors, samples, store, hashes, failures, chunk_size, n_jobs, progress)
+    return collect_features(extractors, store, hashes, failures)
 
 
 def _extract_missing(

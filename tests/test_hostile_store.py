@@ -286,3 +286,20 @@ def test_indexing_reads_each_chunk_once_with_memory_bounded_by_a_chunk(tmp_path,
     assert len(reads) == n_chunks == len(set(reads))  # each chunk read once, in one piece
     # one chunk's bytes, its two members and the index of 1,536 hashes: never the whole store (12 chunks)
     assert peak < 3 * chunk_bytes + 1_000_000, (peak, chunk_bytes)
+
+
+def test_extraction_recovers_in_the_same_run_from_a_chunk_damaged_after_indexing(tmp_path, caplog):
+    rng = np.random.default_rng(4)
+    samples = [Sample.from_array(rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)) for _ in range(10)]
+    store = FeatureStore(tmp_path)
+    Means.calls = 0
+    first = extract_features([Means()], samples, store=store, chunk_size=4)  # this object's index is loaded
+    (key_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    damaged = sorted(key_dir.glob("chunk-*.npz"))[0]
+    n_damaged = len(read_chunk(damaged.read_bytes())[0])
+    flip_last_byte(damaged, "X.npy")  # after indexing: only reading the rows finds it
+    caplog.set_level(logging.WARNING)
+    again = extract_features([Means()], samples, store=store, chunk_size=4)
+    np.testing.assert_array_equal(again.X, first.X)
+    assert Means.calls == 10 + n_damaged  # the damaged chunk's images, extracted again in the same call
+    assert any("recomputing its entries" in r.getMessage() for r in caplog.records)

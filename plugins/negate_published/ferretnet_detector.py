@@ -106,16 +106,11 @@ class FerretNetS(PretrainedDetector):
     weights_cfg: ClassVar[WeightsCfg] = FERRETNET_S_WEIGHTS
     extractor = "ferretnet_s_features"
 
-    def feature_extractors(self) -> list[Any]:
-        """``ferretnet_s_features`` with this detector's weights (``"random"``: a seeded random network)."""
-        if not hasattr(self, "_extractor_objects"):
-            from negate_sdk.catalog import create_extractor
-
-            random = self.weights == "random"
-            params = {"pretrained": not random, "weights": None if random else self.weights,
-                      **self._extractor_overrides(), "device": self.device}  # fmt: skip
-            self._extractor_objects = [create_extractor(self.extractor, **params)]
-        return self._extractor_objects
+    def _extractor_overrides(self) -> dict[str, Any]:
+        """The detector's ``weights`` go to the network (``"random"``: a seeded random network)."""
+        random = self.weights == "random"
+        return {"pretrained": not random, "weights": None if random else self.weights,
+                **super()._extractor_overrides()}  # fmt: skip
 
     def _load_head(self) -> tuple[np.ndarray, float]:
         """The network's own logit, the last of its 129 features."""
