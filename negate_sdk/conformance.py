@@ -171,7 +171,11 @@ def check_detector(
         assert math.isclose(verdict.score, score, rel_tol=1e-6, abs_tol=1e-9), (
             "verdict score != predict_proba"
         )
-        if not any(d.applied for d in verdict.vetoes):
+        if verdict.novelty:  # unlike the training data: the reason is stated
+            assert any(r.startswith("unlike the training data") for r in verdict.reasons)
+        if verdict.novelty and not any(d.applied for d in verdict.vetoes):  # UNCERTAIN whatever the score
+            assert verdict.label == Label.UNCERTAIN, "a verdict unlike the training data must be UNCERTAIN"
+        elif not any(d.applied for d in verdict.vetoes):
             expected = (
                 Label.SYNTHETIC
                 if score >= verdict.t_synthetic

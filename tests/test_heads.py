@@ -117,3 +117,81 @@ def test_skops_files_with_untrusted_types_are_refused(tmp_path):
     (tmp_path / "garbage.skops").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ArtifactError, match="not a readable skops file"):
         load_skops(tmp_path / "garbage.skops")
+
+
+def shortcut_data(n_per_group=120, seed=0):
+    """Three sources: column 0 carries the label weakly everywhere; columns 1-30 carry it strongly, but in
+    a direction that differs per source (a source's own pipeline traces), so they do not transfer."""
+    rng = np.random.default_rng(seed)
+    X, y, groups = [], [], []
+    for g in range(3):
+        labels = rng.integers(0, 2, n_per_group)
+        block = rng.normal(size=(n_per_group, 31))
+        block[:, 0] += 0.8 * labels
+        block[:, 1:] += np.outer(2 * labels - 1, rng.normal(scale=0.6, size=30))
+        X.append(block), y.append(labels), groups.extend([f"source{g}"] * n_per_group)
+    return np.vstack(X), np.concatenate(y), np.array(groups)
+
+
+def test_logistic_strength_is_the_one_that_ranks_a_held_out_source_best():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import LeaveOneGroupOut, cross_val_score
+
+    X, y, groups = shortcut_data()
+    Cs = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    head = negate_sdk.create_classifier("logistic", Cs=Cs).fit(X, y, groups=groups)
+    Z = (X - X.mean(0)) / X.std(0)
+    reference = [
+        cross_val_score(
+            LogisticRegression(C=C, max_iter=2000),
+            Z,
+            y,
+            groups=groups,
+            cv=LeaveOneGroupOut(),
+            scoring="roc_auc",
+        ).mean()
+        for C in Cs
+    ]
+    assert Cs[int(np.argmax(reference))] == head.C_
+    assert head.C_ < 1.0  # the shortcuts fit the training sources, so a held-out source asks for more bias
+    ungrouped = negate_sdk.create_classifier("logistic", Cs=Cs).fit(X, y)  # stratified folds instead
+    assert ungrouped.C_ in Cs
+    with pytest.raises(ValueError, match="Cs must be positive"):
+        negate_sdk.create_classifier("logistic", Cs=[0.0]).fit(X, y)
+
+
+def test_ensemble_members_read_their_feature_groups_and_pool_log_odds(tmp_path):
+    X, y, groups = shortcut_data()
+    names = [f"{'weak' if j == 0 else 'strong'}__f{j}" for j in range(X.shape[1])]
+    ensemble = negate_sdk.create_classifier(
+        "ensemble",
+        members=[
+            ("lin", negate_sdk.create_classifier("logistic", Cs=[1e-3, 1.0])),
+            ("all", negate_sdk.create_classifier("logistic")),
+        ],
+        weights=[3.0, 1.0],
+        member_features={"lin": ["weak"]},
+        pooling="log-odds",
+    ).fit(X, y, groups=groups, feature_names=names)
+    (_, lin), (_, every) = ensemble.members_
+    assert lin.n_features_in_ == 1 and every.n_features_in_ == 31
+    p = ensemble.member_probabilities(X)
+    z = np.log(p) - np.log1p(-p)
+    np.testing.assert_allclose(ensemble.predict_proba(X)[:, 1], 1 / (1 + np.exp(-(z @ [0.75, 0.25]))))
+    contributions = ensemble.contributions(X)
+    np.testing.assert_allclose(contributions[:, 1:], 0.25 * every.contributions(X)[:, 1:])
+    state = ensemble.save_weights(tmp_path, "classifier")
+    loaded = type(ensemble).load_weights(tmp_path, "classifier", state)
+    np.testing.assert_array_equal(loaded.predict_proba(X), ensemble.predict_proba(X))
+    for hostile in ([5, 3], [0, 0], [-1], [31], [True], "all", []):
+        bad = {**state, "members": [{**state["members"][0], "columns": hostile}, state["members"][1]]}
+        with pytest.raises(ArtifactError, match="columns"):
+            type(ensemble).load_weights(tmp_path, "classifier", bad)
+    with pytest.raises(ArtifactError, match="pooling"):
+        type(ensemble).load_weights(
+            tmp_path, "classifier", {**state, "params": {**state["params"], "pooling": "max"}}
+        )
+    with pytest.raises(ValueError, match="needs the feature names"):
+        clone(ensemble).fit(X, y)
+    with pytest.raises(ValueError, match="member_features names nobody"):
+        clone(ensemble).set_params(member_features={"nobody": ["weak"]}).fit(X, y, feature_names=names)

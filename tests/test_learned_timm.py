@@ -198,3 +198,36 @@ def test_an_unreadable_file_raises_the_same_one_line_error_with_or_without_worke
             extractor.transform(samples)
         messages.append(str(info.value))
     assert messages[0] == messages[1] and "\n" not in messages[0]
+
+
+def test_stage_statistics_are_the_pooled_intermediate_maps_of_the_native_centre_square():
+    rng = np.random.default_rng(3)
+    samples = [
+        Sample.from_array(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)),  # smaller: its own 40² centre
+        Sample.from_array(skimage_data.chelsea()),  # 300 x 451: the 64² centre, not resampled
+        Sample.from_array(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)),
+    ]
+    extractor = create_extractor("timm_efficientnet_lite0_stages", image_size=64, device="cpu", batch_size=2)
+    features = extractor.transform(samples)
+    assert features.shape == (3, 128)
+    names = [n.split("__")[1] for n in extractor.get_feature_names_out()]
+    assert names[0] == "stage1_mean_000" and names[24] == "stage1_std_000" and names[48] == "stage2_mean_000"
+    single = np.vstack([extractor.transform([s]) for s in samples])
+    np.testing.assert_allclose(features, single, rtol=1e-4, atol=1e-5)  # grouping by view size is invisible
+    loaded = extractor.loaded_model()
+    for sample, row in zip(samples, features):
+        pixels = sample.pixels
+        side = min(64, *pixels.shape[:2])
+        top, left = round((pixels.shape[0] - side) / 2), round((pixels.shape[1] - side) / 2)  # torchvision
+        crop = pixels[top : top + side, left : left + side].astype(np.float32) / 255.0
+        x = (torch.from_numpy(crop).permute(2, 0, 1)[None] - torch.tensor(loaded.mean)[:, None, None]) / (
+            torch.tensor(loaded.std)[:, None, None]
+        )
+        with torch.no_grad():
+            maps = loaded.module.model.forward_intermediates(x, indices=[1, 2], intermediates_only=True)
+        expected = torch.cat([torch.cat([m.mean((2, 3)), m.std((2, 3), unbiased=False)], 1) for m in maps], 1)
+        np.testing.assert_allclose(row, expected[0].numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="stages must be indices"):
+        create_extractor("timm_efficientnet_lite0_stages", stages=[9], image_size=64, device="cpu").transform(
+            samples[:1]
+        )

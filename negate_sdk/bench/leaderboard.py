@@ -34,10 +34,13 @@ REACH_COLUMNS = (
     ("uncertain_share_real", "reals UNCERTAIN"),
     ("synthetic_share_fake", "fakes SYNTHETIC"),
     ("uncertain_share_fake", "fakes UNCERTAIN"),
+    ("novel_share_real", "reals unlike training"),
+    ("novel_share_fake", "fakes unlike training"),
 )
 VIEWS = {"standard": COLUMNS, "reach": REACH_COLUMNS}
 LOWER_IS_BETTER = {"fpr", "uncertain_rate", "ece", "eer", "brier", "synthetic_share_real",
-                   "uncertain_share_real", "uncertain_share_fake"}  # fmt: skip
+                   "uncertain_share_real", "uncertain_share_fake", "novel_share_real",
+                   "novel_share_fake"}  # fmt: skip
 FORMATS = ("table", "md", "csv", "json", "html")
 
 

@@ -35,6 +35,9 @@ METRICS = (
     "uncertain_share_real",
     "synthetic_share_fake",
     "uncertain_share_fake",
+    # of those, UNCERTAIN because the image is unlike the training data (out-of-distribution abstention)
+    "novel_share_real",
+    "novel_share_fake",
 )
 
 
@@ -47,6 +50,7 @@ class Prepared:
     pred: np.ndarray  # (n,) 0/1
     uncertain: np.ndarray  # (n,) bool
     synthetic: np.ndarray  # (n,) bool: the three-way verdict was SYNTHETIC
+    novel: np.ndarray  # (n,) bool: the verdict says the image is unlike the training data
     group_starts: np.ndarray  # (n_groups,) start index of each run of tied scores
     bins: np.ndarray  # (n,) ECE bin of each score
 
@@ -57,6 +61,7 @@ def prepare(
     pred: np.ndarray,
     uncertain: np.ndarray | None = None,
     synthetic: np.ndarray | None = None,
+    novel: np.ndarray | None = None,
 ) -> Prepared:
     """Sort once by descending score and find tie groups and calibration bins."""
     y = np.asarray(y, dtype=np.int64)
@@ -67,9 +72,10 @@ def prepare(
     uncertain = np.zeros(len(y), bool) if uncertain is None else np.asarray(uncertain, bool)
     # without verdicts, a SYNTHETIC verdict is a positive binary decision
     synthetic = np.asarray(pred, bool) if synthetic is None else np.asarray(synthetic, bool)
+    novel = np.zeros(len(y), bool) if novel is None else np.asarray(novel, bool)
     bins = np.minimum((score_sorted * N_BINS_ECE).astype(np.int64), N_BINS_ECE - 1)
     return Prepared(y[order], score_sorted, np.asarray(pred)[order], uncertain[order], synthetic[order],
-                    starts, bins)  # fmt: skip
+                    novel[order], starts, bins)  # fmt: skip
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -169,6 +175,8 @@ METRIC_FUNCTIONS: dict[str, Callable[[Prepared, np.ndarray], np.ndarray]] = {
     "uncertain_share_real": _weighted_mean(lambda p: p.uncertain.astype(float), lambda p: p.y == 0),
     "synthetic_share_fake": _weighted_mean(lambda p: p.synthetic.astype(float), lambda p: p.y == 1),
     "uncertain_share_fake": _weighted_mean(lambda p: p.uncertain.astype(float), lambda p: p.y == 1),
+    "novel_share_real": _weighted_mean(lambda p: p.novel.astype(float), lambda p: p.y == 0),
+    "novel_share_fake": _weighted_mean(lambda p: p.novel.astype(float), lambda p: p.y == 1),
 }
 NEEDS_BOTH_CLASSES = {"auc", "ap", "balanced_accuracy", "tpr_at_fpr_1", "tpr_at_fpr_5", "eer"}
 
@@ -183,6 +191,7 @@ def compute_metrics(
     pred: np.ndarray,
     uncertain: np.ndarray | None = None,
     synthetic: np.ndarray | None = None,
+    novel: np.ndarray | None = None,
     *,
     metrics: tuple[str, ...] = METRICS,
     n_boot: int = 1000,
@@ -200,11 +209,12 @@ def compute_metrics(
     n = len(y)
     n_real, n_fake = int(np.sum(y == 0)), int(np.sum(y == 1))
     counts = {"tpr": n_fake, "fpr": n_real, "synthetic_share_real": n_real, "uncertain_share_real": n_real,
-              "synthetic_share_fake": n_fake, "uncertain_share_fake": n_fake}  # fmt: skip
+              "synthetic_share_fake": n_fake, "uncertain_share_fake": n_fake, "novel_share_real": n_real,
+              "novel_share_fake": n_fake}  # fmt: skip
     out: dict[str, dict[str, Any]] = {}
     if n == 0:
         return {m: {"value": None, "ci": [None, None], "n": 0} for m in metrics}
-    p = prepare(y, score, pred, uncertain, synthetic)
+    p = prepare(y, score, pred, uncertain, synthetic, novel)
     block = block or max(1, min(200, 4_000_000 // n))  # bound each (block, n) weight matrix to ~32 MB
     ones = np.ones((1, n))
     values = {m: METRIC_FUNCTIONS[m](p, ones)[0] for m in metrics}

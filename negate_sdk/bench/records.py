@@ -58,6 +58,7 @@ def prediction_record(
         "pred": pred,
         "verdict": verdict.label.value if isinstance(verdict.label, Label) else str(verdict.label),
         "seen_in_training": bool(seen),
+        "novel": bool(verdict.novelty),  # UNCERTAIN because the image is unlike the training data
     }
 
 

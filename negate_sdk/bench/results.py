@@ -35,7 +35,10 @@ PREDICTION_COLUMNS = (
     "pred",
     "verdict",
     "seen_in_training",
+    "novel",
 )
+# flags absent from predictions written before the column existed (read as False)
+OPTIONAL_FLAGS = ("seen_in_training", "novel")
 
 
 def group_metrics(
@@ -68,6 +71,7 @@ def group_metrics(
             rows["pred"][mask],
             verdict == "UNCERTAIN",
             verdict == "SYNTHETIC",
+            np.asarray(rows["novel"][mask], dtype=bool),
             n_boot=n_boot,
             seed=seed,
         )
@@ -100,8 +104,8 @@ def columns_from_records(records: Sequence[dict[str, Any]]) -> dict[str, np.ndar
     """Prediction records to named arrays (object arrays for strings)."""
     out = {}
     for column in PREDICTION_COLUMNS:
-        values = [r.get(column, False) if column == "seen_in_training" else r[column] for r in records]
-        if column == "seen_in_training":  # absent from predictions written before the column existed
+        values = [r.get(column, False) if column in OPTIONAL_FLAGS else r[column] for r in records]
+        if column in OPTIONAL_FLAGS:
             out[column] = np.asarray(values, dtype=bool)
         elif column in ("label", "pred"):
             out[column] = np.asarray(values, dtype=np.int64)
@@ -120,7 +124,7 @@ def write_predictions(path: Path, records: Iterable[dict[str, Any]]) -> None:
     import pyarrow.parquet as pq
 
     records = list(records)
-    table = pa.table({c: [r.get(c, False) if c == "seen_in_training" else r[c] for r in records]
+    table = pa.table({c: [r.get(c, False) if c in OPTIONAL_FLAGS else r[c] for r in records]
                       for c in PREDICTION_COLUMNS})  # fmt: skip
     buffer = io.BytesIO()
     pq.write_table(table, buffer)

@@ -17,6 +17,7 @@ import numpy as np
 
 from negate_sdk.artifacts import ArtifactError, load_skops, save_skops
 from negate_sdk.detectors.base import BaseDetector
+from negate_sdk.novelty import NearestNeighbourNovelty
 from negate_sdk.params import json_params
 from negate_sdk.progress import ProgressFn
 from negate_sdk.sample import Sample
@@ -39,6 +40,10 @@ class Detector(BaseDetector):
     validation_fraction: share of the training samples held out for calibration and thresholds.
     vetoes: veto objects or registry names, applied to verdicts.
     top_features: how many contributing features a verdict lists (when the head makes that cheap).
+    novelty_groups: feature groups (extractor names) in which an image far from every training image is
+        UNCERTAIN with the reason "unlike the training data" (:mod:`negate_sdk.novelty`); empty: none.
+    novelty_quantile: the share of validation images (held-out images of the training sources) that must
+        count as familiar; the distance threshold is their quantile.
     name: the recipe name, recorded in saved artifacts and results.
     """
 
@@ -56,6 +61,8 @@ class Detector(BaseDetector):
         validation_fraction: float = 0.2,
         vetoes: Sequence[Any] = (),
         top_features: int = 5,
+        novelty_groups: Sequence[str] = (),
+        novelty_quantile: float = 0.99,
         random_state: int = 0,
         name: str = "custom",
     ) -> None:
@@ -67,6 +74,8 @@ class Detector(BaseDetector):
         self.validation_fraction = validation_fraction
         self.vetoes = vetoes
         self.top_features = top_features
+        self.novelty_groups = novelty_groups
+        self.novelty_quantile = novelty_quantile
         self.random_state = random_state
         self.name = name
 
@@ -123,18 +132,57 @@ class Detector(BaseDetector):
             extractor.fit(samples, y)
         X = self._features(samples, features)
         self.feature_names_ = self.feature_names_out()
-        self.classifier_ = clone(_resolve(self.classifier, create_classifier)).fit(X[train], y[train])
+        head = clone(_resolve(self.classifier, create_classifier))
+        # heads that ask for them get each image's source (grouped model selection) and the column names
+        wanted = getattr(head, "fit_requests", frozenset())
+        extra: dict[str, Any] = {}
+        if "groups" in wanted:
+            extra["groups"] = np.array([s.source for s in samples], dtype=object)[train]
+        if "feature_names" in wanted:
+            extra["feature_names"] = list(self.feature_names_)
+        self.classifier_ = head.fit(X[train], y[train], **extra)
+        self.novelty_ = None
+        if self.novelty_groups:
+            columns = self._novelty_columns()
+            model = NearestNeighbourNovelty(quantile=self.novelty_quantile, random_state=self.random_state)
+            self.novelty_ = model.fit(X[np.ix_(train, columns)], X[np.ix_(val, columns)])
         return {}
+
+    def _novelty_columns(self) -> np.ndarray:
+        """Indices of the feature columns in ``novelty_groups``."""
+        wanted = set(self.novelty_groups)
+        columns = [j for j, name in enumerate(self.feature_names_) if name.split("__", 1)[0] in wanted]
+        if not columns:
+            raise ValueError(f"novelty_groups {sorted(wanted)} name no feature group of this detector")
+        return np.asarray(columns)
 
     def _raw_scores(self, samples: Sequence[Sample], *, features: np.ndarray | None = None) -> np.ndarray:
         return self.classifier_.predict_proba(self._features(samples, features))[:, 1]
 
     def _explain(self, samples: Sequence[Sample], features: np.ndarray | None) -> list[dict[str, Any]]:
-        """Top features and feature groups by their contribution to the log-odds (heads that give them)."""
+        """Top features and feature groups by their contribution to the log-odds (heads that give them),
+        and why an image is unlike the training data (with ``novelty_groups``)."""
+        notes: list[dict[str, Any]] = [{} for _ in samples]
         contributions_fn = getattr(self.classifier_, "contributions", None)
-        if contributions_fn is None or not self.top_features:
-            return [{} for _ in samples]
-        values = np.asarray(contributions_fn(self._features(samples, features)))
+        novelty = getattr(self, "novelty_", None)
+        if (contributions_fn is None or not self.top_features) and novelty is None:
+            return notes
+        X = self._features(samples, features)
+        if contributions_fn is not None and self.top_features:
+            for note, contribution in zip(notes, self._contribution_notes(np.asarray(contributions_fn(X)))):
+                note.update(contribution)
+        if novelty is not None:
+            ratios = novelty.ratios(X[:, self._novelty_columns()])
+            where = ", ".join(self.novelty_groups)
+            for note, ratio in zip(notes, ratios):
+                if ratio > 1.0:
+                    note["novelty"] = (
+                        f"{ratio:.1f}x farther from the nearest training images in {where} features than "
+                        f"{self.novelty_quantile:.0%} of held-out images of the training sources"
+                    )
+        return notes
+
+    def _contribution_notes(self, values: np.ndarray) -> list[dict[str, Any]]:
         top = np.argsort(-np.abs(values), axis=1)[:, : self.top_features]
         group_names = [name.split("__", 1)[0] for name in self.feature_names_]
         groups = sorted(set(group_names))
@@ -164,6 +212,7 @@ class Detector(BaseDetector):
             ],
             "classifier": _save_head(self.classifier_, directory),
             "feature_names": self.feature_names_,
+            "novelty": None if self.novelty_ is None else self.novelty_.save(directory, "novelty"),
         }
 
     @classmethod
@@ -191,6 +240,14 @@ class Detector(BaseDetector):
             raise ArtifactError(
                 f"{directory}: the installed extractors no longer produce the saved feature names"
             )
+        state = card.get("novelty")
+        self.novelty_ = None
+        if state is not None or self.novelty_groups:
+            try:
+                columns = self._novelty_columns()
+            except ValueError as err:
+                raise ArtifactError(f"{directory}: {err}") from None
+            self.novelty_ = NearestNeighbourNovelty.load(directory, state, len(columns))
 
 
 def _save_head(head: Any, directory: Path) -> dict[str, Any]:

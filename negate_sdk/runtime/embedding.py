@@ -113,22 +113,33 @@ class EmbeddingExtractor(BaseExtractor):
             samples, prepare, batch_size=max(1, int(self.batch_size)), num_workers=int(self.num_workers)
         )
         for batch in batches:
-            indices = [index for index, _ in batch]
-            counts = [views.shape[0] for _, views in batch]
-            stacked = torch.from_numpy(np.concatenate([views for _, views in batch]))
-            # (n, h, w, 3) -> (n, 3, h, w) is a channels_last view: no copy before the device transfer.
-            x = stacked.permute(0, 3, 1, 2).to(loaded.device, non_blocking=True).float()
-            x = (x - mean) / std
-            if not loaded.channels_last:
-                x = x.contiguous()
-            with inference(loaded.device, self.precision):
-                embeddings = loaded.module(x)
-            embeddings = embeddings.float()
-            if self.normalize_output:
-                embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
-            pooled = [chunk.mean(dim=0) for chunk in torch.split(embeddings, counts)]
-            result = torch.stack(pooled)
-            if self.normalize_output:
-                result = torch.nn.functional.normalize(result, dim=-1)
-            out[indices] = result.cpu().numpy()
+            # native-resolution views (pad=False) differ in size: one forward pass per view shape
+            shapes: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
+            for index, views in batch:
+                shapes.setdefault(views.shape[1:], []).append((index, views))
+            for group in shapes.values():
+                out[[index for index, _ in group]] = self._embed(loaded, group, mean, std)
         return out
+
+    def _embed(
+        self, loaded: LoadedModel, group: list[tuple[int, np.ndarray]], mean: Any, std: Any
+    ) -> np.ndarray:
+        """``(len(group), dim)`` embeddings of equally sized views, each image's the mean over its views."""
+        import torch
+
+        counts = [views.shape[0] for _, views in group]
+        stacked = torch.from_numpy(np.concatenate([views for _, views in group]))
+        # (n, h, w, 3) -> (n, 3, h, w) is a channels_last view: no copy before the device transfer.
+        x = stacked.permute(0, 3, 1, 2).to(loaded.device, non_blocking=True).float()
+        x = (x - mean) / std
+        if not loaded.channels_last:
+            x = x.contiguous()
+        with inference(loaded.device, self.precision):
+            embeddings = loaded.module(x)
+        embeddings = embeddings.float()
+        if self.normalize_output:
+            embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
+        result = torch.stack([chunk.mean(dim=0) for chunk in torch.split(embeddings, counts)])
+        if self.normalize_output:
+            result = torch.nn.functional.normalize(result, dim=-1)
+        return result.cpu().numpy()

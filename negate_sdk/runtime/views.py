@@ -32,6 +32,8 @@ class ViewSpec:
     fine detail of large images is seen at close to native scale; the embedding is the mean over views.
     ``resize=False``: no resampling at all, the centre ``size`` square at native resolution, a smaller
     image padded with zeros (torchvision's ``CenterCrop`` alone, as forensic detectors are run).
+    ``pad=False`` (with ``resize=False``): no padding either; a smaller image gives the centre square of
+    its own short side, so views differ in size (for networks that pool over any input size).
     """
 
     size: int
@@ -39,6 +41,7 @@ class ViewSpec:
     interpolation: str = "bicubic"
     multi_crop: int = 1
     resize: bool = True
+    pad: bool = True
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -53,6 +56,8 @@ class ViewSpec:
             raise ValueError(
                 "a native-resolution view (resize=False) is one centre crop: multi_crop must be 1"
             )
+        if self.resize and not self.pad:
+            raise ValueError("pad=False applies to native-resolution views only (resize=False)")
 
     @property
     def resize_size(self) -> int:
@@ -108,6 +113,8 @@ def make_views(pixels: np.ndarray, spec: ViewSpec) -> np.ndarray:
     ``n_views`` is 1, or ``1 + multi_crop**2`` when the image is larger than the global view.
     """
     if not spec.resize:
+        if not spec.pad:
+            return np.ascontiguousarray(centre_crop(pixels, min(spec.size, *pixels.shape[:2])))[None]
         return center_crop_pad(pixels, spec.size)[None]
     views = [centre_crop(resize_short_side(pixels, spec.resize_size, spec.interpolation), spec.size)]
     short = min(pixels.shape[:2])

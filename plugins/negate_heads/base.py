@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -30,6 +30,9 @@ class Head(ClassifierMixin, BaseEstimator):
     """
 
     name = ""
+    # what else ``fit`` takes besides X and y, when the caller has it: ``groups`` (each sample's source),
+    # ``feature_names`` (the columns' names, ``extractor__feature``)
+    fit_requests: ClassVar[frozenset[str]] = frozenset()
 
     def _check_fit(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         X = np.asarray(X, dtype=np.float64)

@@ -1,9 +1,11 @@
-"""The ensemble head: a weighted mean of calibrated members (LightGBM + SVM + random forest by default)."""
+"""The ensemble head: a weighted mean of calibrated members (LightGBM + SVM + random forest by default),
+pooled as probabilities or as log-odds, each member reading all features or only some feature groups."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import clone
@@ -15,6 +17,8 @@ from negate_sdk.calibration import calibrator_from_dict, make_calibrator
 from negate_sdk.weightfiles import check_calibrator_state, float_array
 
 MAX_MEMBERS = 64
+POOLINGS = ("probability", "log-odds")
+_EPS = 1e-6
 
 
 def default_members() -> list[tuple[str, Head]]:
@@ -30,10 +34,14 @@ class EnsembleHead(Head):
     """Members fitted on one part of the data, each calibrated on the rest, averaged with ``weights``.
 
     ``members`` is a list of ``(label, head)`` pairs; nested parameters read ``label__param``
-    (``lightgbm__n_estimators=200``). ``weights`` defaults to equal weights.
+    (``lightgbm__n_estimators=200``). ``weights`` defaults to equal weights. ``member_features`` maps a
+    member's label to the feature groups it reads (extractor names, the part of a feature name before
+    ``__``); the others read every feature. ``pooling="log-odds"`` averages the members' calibrated
+    log-odds (a confident member counts for more) instead of their probabilities.
     """
 
     name = "ensemble"
+    fit_requests: ClassVar[frozenset[str]] = frozenset({"groups", "feature_names"})
 
     def __init__(
         self,
@@ -42,12 +50,16 @@ class EnsembleHead(Head):
         calibration: str = "sigmoid",
         calibration_fraction: float = 0.2,
         random_state: int = 0,
+        member_features: dict[str, list[str]] | None = None,
+        pooling: str = "probability",
     ) -> None:
         self.members = members
         self.weights = weights
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
         self.random_state = random_state
+        self.member_features = member_features
+        self.pooling = pooling
 
     def _members(self) -> list[tuple[str, Any]]:
         return default_members() if self.members is None else list(self.members)
@@ -90,19 +102,62 @@ class EnsembleHead(Head):
             raise ValueError(f"weights must be {n} non-negative numbers, not all zero; got {self.weights}")
         return weights / weights.sum()
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> EnsembleHead:
-        """Fit members on a stratified part of ``(n_samples, n_features)``; calibrate each on the rest."""
+    def _columns(self, labels: list[str], feature_names: list[str] | None, n: int) -> list[list[int] | None]:
+        """Per member, the column indices it reads (None: all), from ``member_features``."""
+        wanted = dict(self.member_features or {})
+        unknown = set(wanted) - set(labels)
+        if unknown:
+            raise ValueError(
+                f"member_features names {', '.join(sorted(unknown))}; members are {', '.join(labels)}"
+            )
+        if wanted and (feature_names is None or len(feature_names) != n):
+            raise ValueError(
+                "member_features needs the feature names of the columns (a detector passes them)"
+            )
+        columns: list[list[int] | None] = []
+        for label in labels:
+            if label not in wanted:
+                columns.append(None)
+                continue
+            groups = set(wanted[label])
+            picked = [
+                j for j, name in enumerate(feature_names or []) if str(name).split("__", 1)[0] in groups
+            ]
+            if not picked:
+                raise ValueError(f"member {label!r} reads {sorted(groups)}, but no feature belongs to them")
+            columns.append(picked)
+        return columns
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        groups: Any = None,
+        feature_names: list[str] | None = None,
+    ) -> EnsembleHead:
+        """Fit members on a stratified part of ``(n_samples, n_features)``; calibrate each on the rest.
+
+        ``groups`` (each sample's source) go to members that take them; ``feature_names`` resolve
+        ``member_features``.
+        """
         X, y = self._check_fit(X, y)
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}; got {self.pooling!r}")
         members = self._members()
         self._weights(len(members))
+        self.columns_ = self._columns([label for label, _ in members], feature_names, X.shape[1])
         split = early_stopping_split(y, self.calibration_fraction, self.random_state, min_per_class=5)
         train, cal = (np.arange(len(y)), None) if split is None else split
         self.members_, self.calibrators_ = [], []
-        for label, head in members:
-            fitted = clone(head).fit(X[train], y[train])
+        for (label, head), columns in zip(members, self.columns_):
+            part = X if columns is None else X[:, columns]
+            extra = {}
+            if groups is not None and "groups" in getattr(head, "fit_requests", ()):
+                extra["groups"] = np.asarray(groups, dtype=object)[train]
+            fitted = clone(head).fit(part[train], y[train], **extra)
             calibrator = make_calibrator(self.calibration if cal is not None else "none")
             if cal is not None:
-                calibrator.fit(fitted.predict_proba(X[cal])[:, 1], y[cal])
+                calibrator.fit(fitted.predict_proba(part[cal])[:, 1], y[cal])
             self.members_.append((label, fitted))
             self.calibrators_.append(calibrator)
         return self
@@ -112,35 +167,53 @@ class EnsembleHead(Head):
         X = self._check_X(X)
         return np.column_stack(
             [
-                cal.transform(head.predict_proba(X)[:, 1])
-                for (_, head), cal in zip(self.members_, self.calibrators_)
+                cal.transform(head.predict_proba(X if columns is None else X[:, columns])[:, 1])
+                for (_, head), cal, columns in zip(self.members_, self.calibrators_, self.columns_)
             ]
         )
 
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.member_probabilities(X) @ self._weights(len(self.members_))
+        weights = self._weights(len(self.members_))
+        p = self.member_probabilities(X)
+        if self.pooling == "probability":
+            return p @ weights
+        p = np.clip(p, _EPS, 1.0 - _EPS)
+        z = np.log(p) - np.log1p(-p)
+        return 0.5 * (1.0 + np.tanh(0.5 * (z @ weights)))
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """``(n_samples, n_features)``: the weighted mean of the members' log-odds contributions, over the
         members that give them (boosters' SHAP values, linear terms); an approximate attribution."""
         weights = self._weights(len(self.members_))
-        parts = [
-            (w, head.contributions(X))
-            for w, (_, head) in zip(weights, self.members_)
-            if callable(getattr(head, "contributions", None))
-        ]
+        X = self._check_X(X)
+        parts = []
+        for w, (_, head), columns in zip(weights, self.members_, self.columns_):
+            if not callable(getattr(head, "contributions", None)):
+                continue
+            full = np.zeros((len(X), self.n_features_in_))
+            if columns is None:
+                full[:] = head.contributions(X)
+            else:
+                full[:, columns] = head.contributions(X[:, columns])
+            parts.append((w, full))
         if not parts:
             return np.zeros((len(X), self.n_features_in_))
         total = sum(w for w, _ in parts)
-        return sum(w * np.asarray(c) for w, c in parts) / total
+        return sum(w * c for w, c in parts) / total
 
     def save_weights(self, directory: Path, stem: str) -> dict[str, Any]:
         """Each member under ``stem.label``, calibrators and weights in the returned state."""
         members = []
-        for (label, head), calibrator in zip(self.members_, self.calibrators_):
+        for (label, head), calibrator, columns in zip(self.members_, self.calibrators_, self.columns_):
             state = head.save_weights(directory, f"{stem}.{label}")
             members.append(
-                {"label": label, "head": head.name, "state": state, "calibrator": calibrator.to_dict()}
+                {
+                    "label": label,
+                    "head": head.name,
+                    "state": state,
+                    "calibrator": calibrator.to_dict(),
+                    "columns": columns,
+                }
             )
         params = {k: v for k, v in self.get_params(deep=False).items() if k != "members"}
         return {"params": params, "n_features_in": int(self.n_features_in_), "members": members}
@@ -157,10 +230,17 @@ class EnsembleHead(Head):
             weights = float_array(self.weights, f"{where} weights", (len(members),))
             if np.any(weights < 0) or weights.sum() <= 0:
                 raise ArtifactError(f"{where}: weights must be non-negative and not all zero")
-        self.members_, self.calibrators_ = [], []
-        for i, member in enumerate(members):
-            if not isinstance(member, dict) or set(member) != {"label", "head", "state", "calibrator"}:
-                raise ArtifactError(f"{where}: member {i} needs exactly label, head, state and calibrator")
+        if self.pooling not in POOLINGS:
+            raise ArtifactError(
+                f"{where}: pooling {str(self.pooling)[:30]!r} is not one of {', '.join(POOLINGS)}"
+            )
+        self.members_, self.calibrators_, self.columns_ = [], [], []
+        keys = {"label", "head", "state", "calibrator"}
+        for i, member in enumerate(members):  # "columns" is absent from ensembles saved before it existed
+            if not isinstance(member, dict) or set(member) - {"columns"} != keys:
+                raise ArtifactError(
+                    f"{where}: member {i} needs exactly label, head, state, calibrator (and columns)"
+                )
             label, name = member["label"], member["head"]
             if not isinstance(label, str) or not label or "__" in label or label in dict(self.members_):
                 raise ArtifactError(
@@ -174,10 +254,28 @@ class EnsembleHead(Head):
                 raise ArtifactError(f"{where}: member {label!r}: {str(err).splitlines()[0]}") from None
             if not callable(getattr(head_cls, "load_weights", None)):
                 raise ArtifactError(f"{where}: member {label!r} head {name!r} cannot load saved weights")
+            columns = _columns_state(member.get("columns"), self.n_features_in_, f"{where}: member {label!r}")
             head = head_cls.load_weights(directory, stem, member["state"])
-            if head.n_features_in_ != self.n_features_in_:
+            if head.n_features_in_ != (self.n_features_in_ if columns is None else len(columns)):
                 raise ArtifactError(f"{where}: member {label!r} has {head.n_features_in_} features")
             calibrator = check_calibrator_state(member["calibrator"], f"{where} member {label!r} calibrator")
             self.members_.append((label, head))
             self.calibrators_.append(calibrator_from_dict(calibrator))
+            self.columns_.append(columns)
         self.members = [(label, clone(head)) for label, head in self.members_]
+
+
+def _columns_state(columns: Any, n_features: int, where: str) -> list[int] | None:
+    """A member's saved column indices: None, or distinct increasing integers in ``[0, n_features)``."""
+    if columns is None:
+        return None
+    if (
+        not isinstance(columns, list)
+        or not columns
+        or not all(isinstance(c, int) and not isinstance(c, bool) for c in columns)
+        or columns[0] < 0
+        or columns[-1] >= n_features
+        or any(a >= b for a, b in pairwise(columns))
+    ):
+        raise ArtifactError(f"{where}: columns are not increasing feature indices below {n_features}")
+    return columns

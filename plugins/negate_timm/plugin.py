@@ -30,3 +30,15 @@ def negate_register_extractors(register: RegisterFn) -> None:
             # recipes pick the best-ranked backbone whose weights are on this machine (0 = best)
             backbone_rank=PREFERENCE.index(name),
         )
+    lite0 = BACKBONES["timm_efficientnet_lite0"]
+    register(
+        "timm_efficientnet_lite0_stages",
+        "negate_timm.backbones:EfficientNetLite0Stages",
+        description="EfficientNet-Lite0 stages 1-2, channel means and stds (128) at native resolution: "
+        "low-level traces that transfer to unseen generators better than the final embedding",
+        tags=("learned", "timm", "forensic"),
+        requires="torch",
+        uses_clip=False,
+        weights=lite0.weights.to_dict(),
+        test_params={**lite0.test_params, "image_size": 64},
+    )
