@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import stat
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -241,9 +242,36 @@ def read_card(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return card
 
 
+class _HideTorch:
+    """A meta-path finder under which ``import torch`` fails (see :func:`_skops_io`)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        """Refuse torch and its submodules; leave every other import to the next finder."""
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is not needed to read or write a skops file")
+
+
+def _skops_io() -> Any:
+    """``skops.io``. At import skops lists scikit-learn's estimators by importing every sklearn module,
+    including the array-API shim that imports torch (2 s and ~1 GB for nothing a head needs): unless
+    torch is already loaded, that one import runs with torch hidden, so loading a detector whose networks
+    run in ONNX Runtime never imports torch."""
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+    hide = _HideTorch()
+    sys.meta_path.insert(0, hide)
+    try:
+        import skops.io
+    finally:
+        sys.meta_path.remove(hide)
+    return skops.io
+
+
 def save_skops(path: Path, obj: Any) -> str:
     """Dump a scikit-learn object with skops (no pickle); return the file name."""
-    import skops.io as sio
+    sio = _skops_io()
 
     sio.dump(obj, path)
     return path.name
@@ -251,7 +279,7 @@ def save_skops(path: Path, obj: Any) -> str:
 
 def load_skops(path: Path) -> Any:
     """Load a skops file trusting only skops' defaults plus :data:`SKOPS_ALLOWED`; refuse anything else."""
-    import skops.io as sio
+    sio = _skops_io()
 
     try:
         untrusted = sio.get_untrusted_types(file=path)

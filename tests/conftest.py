@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -10,6 +13,10 @@ from negate_sdk.plugins import PluginHost, use_host
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# ONNX graphs exported during the tests go to one folder of this run, never the user's weights cache
+if "NEGATE_ONNX_CACHE" not in os.environ:
+    os.environ["NEGATE_ONNX_CACHE"] = tempfile.mkdtemp(prefix="negate-onnx-")
+    atexit.register(shutil.rmtree, os.environ["NEGATE_ONNX_CACHE"], ignore_errors=True)
 
 EXAMPLE_PLUGIN = "negate_example"
 

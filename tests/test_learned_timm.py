@@ -105,8 +105,9 @@ def test_dinov2_weights_are_resampled_to_the_requested_size(tmp_path, photos):
     reference = timm.create_model("vit_small_patch14_dinov2", img_size=28, **tiny).eval()
     save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, tmp_path / "vit.safetensors")
     extractor = DinoV2Small(
-        weights=str(tmp_path / "vit.safetensors"), model_kwargs=tiny, image_size=56, device="cpu"
-    )
+        weights=str(tmp_path / "vit.safetensors"), model_kwargs=tiny, image_size=56, device="cpu",
+        backend="torch",  # the PyTorch module is inspected below
+    )  # fmt: skip
     assert extractor.transform(photos).shape == (2, 32)
     module = extractor.loaded_model().module
     assert module.pos_embed.shape == (1, 1 + 16, 32)  # 4x4 patches of 14 px at 56 px
@@ -214,7 +215,10 @@ def test_stage_statistics_are_the_pooled_intermediate_maps_of_the_native_centre_
     assert names[0] == "stage1_mean_000" and names[24] == "stage1_std_000" and names[48] == "stage2_mean_000"
     single = np.vstack([extractor.transform([s]) for s in samples])
     np.testing.assert_allclose(features, single, rtol=1e-4, atol=1e-5)  # grouping by view size is invisible
-    loaded = extractor.loaded_model()
+    # the reference: the PyTorch network's own intermediate maps (the extractor runs its ONNX graph)
+    loaded = create_extractor(
+        "timm_efficientnet_lite0_stages", image_size=64, device="cpu", backend="torch"
+    ).loaded_model()
     for sample, row in zip(samples, features):
         pixels = sample.pixels
         side = min(64, *pixels.shape[:2])

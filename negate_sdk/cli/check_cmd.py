@@ -67,19 +67,34 @@ def _row(path: Path, verdict: object | None, error: str | None) -> dict:
 @click.option(
     "--batch-size", default=32, show_default=True, type=click.IntRange(min=1), help="Images scored together."
 )
-def check_command(paths: tuple[str, ...], model_dir: str, as_json: bool, batch_size: int) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Threads for the networks (default: every core this process may use).",
+)
+def check_command(
+    paths: tuple[str, ...], model_dir: str, as_json: bool, batch_size: int, threads: int | None
+) -> None:
     """Check image files and folders: verdict (GENUINE / UNCERTAIN / SYNTHETIC), score and reasons.
 
     A file that cannot be judged gets its one-line reason and the others are still checked; the exit
-    status is then 3 (0 when every file was judged).
+    status is then 3 (0 when every file was judged). What is happening (loading the model, progress over
+    a folder) goes to stderr, so ``--json`` output stays clean.
     """
+    from rich.console import Console
+
     from negate_sdk.detectors import load_detector
+    from negate_sdk.runtime.onnx_graphs import THREADS_ENV
     from negate_sdk.sample import Sample
 
-    detector = load_detector(model_dir)
+    if threads:
+        os.environ[THREADS_ENV] = str(threads)  # read when the networks' sessions are created
+    console = Console(stderr=True)
+    with console.status(f"loading the detector in {path_text(Path(model_dir))} …"):
+        detector = load_detector(model_dir)
     entries = list(expand_paths(paths))
     rows: list[dict] = []
-    with stage_progress(enabled=not as_json and len(entries) > batch_size) as progress:
+    with stage_progress(enabled=len(entries) > 1) as progress:
         for start in range(0, len(entries), batch_size):
             batch = entries[start : start + batch_size]
             files = [path for path, reason in batch if reason is None]

@@ -1,7 +1,7 @@
 """Torch plumbing shared by the learned extractors: devices, precision, a per-process model cache, and
-decoding in worker processes that overlaps the model.
+decoding that overlaps the model (in worker processes, or a thread for the torch-free ONNX path).
 
-Importing this module does not import torch; every function imports it when called.
+Importing this module does not import torch; every function that needs it imports it when called.
 """
 
 from __future__ import annotations
@@ -186,3 +186,43 @@ def prepared_batches(
     )
     for batch in loader:
         yield _checked(batch)
+
+
+def threaded_batches(
+    samples: Sequence[Sample],
+    prepare: Callable[[np.ndarray], np.ndarray],
+    *,
+    batch_size: int = 32,
+    ahead: int = 2,
+) -> Iterator[list[tuple[int, np.ndarray]]]:
+    """:func:`prepared_batches` without torch: one thread decodes and prepares up to ``ahead`` batches
+    while the caller runs the model on the current one (Pillow's decoders and numpy release the GIL).
+
+    Memory stays bounded by ``ahead + 1`` batches; an image that cannot be decoded raises its own
+    exception when its batch is reached, and abandoning the iterator cancels the batches not started.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    dataset = _Prepared(samples, prepare)
+    starts = list(range(0, len(samples), max(1, batch_size)))
+
+    def make(start: int) -> list[tuple[int, Any]]:
+        return [dataset[i] for i in range(start, min(start + batch_size, len(samples)))]
+
+    if len(starts) <= 1:
+        for start in starts:
+            yield _checked(make(start))
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="negate-decode") as pool:
+        pending = [pool.submit(make, start) for start in starts[: ahead + 1]]
+        queued = len(pending)
+        try:
+            while pending:
+                batch = pending.pop(0).result()
+                if queued < len(starts):
+                    pending.append(pool.submit(make, starts[queued]))
+                    queued += 1
+                yield _checked(batch)
+        finally:
+            for future in pending:
+                future.cancel()

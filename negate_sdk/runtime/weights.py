@@ -315,3 +315,19 @@ def _check_sha256(found: ResolvedWeights) -> None:
             f"weights '{found.cfg.name}' at {found.path} do not match the expected sha256 "
             f"{found.cfg.sha256[:12]}… (got {digest.hexdigest()[:12]}…); replace the file"
         )
+
+
+_SHA256: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256_cached(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a weights file, computed once per process for each (path, size, mtime)."""
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        _SHA256[key] = digest.hexdigest()
+    return _SHA256[key]

@@ -9,7 +9,7 @@ from negate_clip.specs import CLIP_MODELS, ClipSpec
 from negate_sdk.runtime.devices import seeded_init
 from negate_sdk.runtime.embedding import EmbeddingExtractor, LoadedModel, weights_cfg_for
 from negate_sdk.runtime.views import ViewSpec
-from negate_sdk.runtime.weights import resolve_weights
+from negate_sdk.runtime.weights import file_sha256_cached, resolve_weights
 
 
 class ClipExtractor(EmbeddingExtractor):
@@ -30,6 +30,7 @@ class ClipExtractor(EmbeddingExtractor):
             of UniversalFakeDetect's linear head).
         resize: resize the short side to the input size before the centre crop (False: the centre crop at
             native resolution, smaller images zero-padded, as UniversalFakeDetect's ``validate.py``).
+        backend: ``auto`` (ONNX Runtime on the CPU when installed, else PyTorch), ``onnx`` or ``torch``.
     """
 
     version = "1"
@@ -48,6 +49,7 @@ class ClipExtractor(EmbeddingExtractor):
         model_config: dict[str, Any] | None = None,
         normalize: bool = True,
         resize: bool = True,
+        backend: str = "auto",
     ) -> None:
         self.pretrained = pretrained
         self.weights = weights
@@ -59,6 +61,7 @@ class ClipExtractor(EmbeddingExtractor):
         self.model_config = model_config
         self.normalize = normalize
         self.resize = resize
+        self.backend = backend
 
     @property
     def normalize_output(self) -> bool:  # type: ignore[override]
@@ -75,6 +78,12 @@ class ClipExtractor(EmbeddingExtractor):
 
     def _model_key(self) -> tuple[Any, ...]:
         return (self.spec_name, bool(self.pretrained), self.weights, repr(self.model_config))
+
+    def _weights_identity(self) -> tuple[Any, ...]:
+        if not self.pretrained:
+            return ("seeded-random-0",)
+        resolved = resolve_weights(weights_cfg_for(self.spec.weights, self.weights))
+        return (file_sha256_cached(resolved.path),)
 
     def _build(self, device: str) -> LoadedModel:
         import open_clip

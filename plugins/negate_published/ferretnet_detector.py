@@ -26,7 +26,8 @@ class FerretNetFeatures(EmbeddingExtractor):
     """FerretNet-S's pooled penultimate features (128) and its logit (1): ``(n_samples, 129)`` float32.
 
     Parameters: ``pretrained`` (False: a seeded random network, for tests), ``weights`` (a local file or
-    folder instead of the pinned source), ``device``, ``precision``, ``batch_size``, ``num_workers``.
+    folder instead of the pinned source), ``device``, ``precision``, ``batch_size``, ``num_workers``,
+    ``backend`` (``auto``: ONNX Runtime on the CPU when installed; ``onnx``; ``torch``).
     """
 
     name = "ferretnet_s_features"
@@ -40,6 +41,7 @@ class FerretNetFeatures(EmbeddingExtractor):
         precision: str = "auto",
         batch_size: int = 32,
         num_workers: int = 1,
+        backend: str = "auto",
     ) -> None:
         self.pretrained = pretrained
         self.weights = weights
@@ -47,9 +49,19 @@ class FerretNetFeatures(EmbeddingExtractor):
         self.precision = precision
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.backend = backend
 
     def _model_key(self) -> tuple[Any, ...]:
         return ("ferretnet_s", bool(self.pretrained), self.weights)
+
+    def _weights_identity(self) -> tuple[Any, ...]:
+        from negate_sdk.runtime.weights import file_sha256_cached, resolve_weights
+
+        if not self.pretrained:
+            return ("seeded-random-0",)
+        cfg = weights_cfg_for(FERRETNET_S_WEIGHTS, self.weights)
+        resolved = resolve_weights(cfg.replace(sha256=None) if self.weights else cfg)
+        return (file_sha256_cached(resolved.path),)
 
     def _view_spec(self, loaded: LoadedModel) -> ViewSpec:
         return loaded.view  # one native-resolution crop, as the authors test

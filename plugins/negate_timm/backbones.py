@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from negate_sdk.runtime.devices import seeded_init
 from negate_sdk.runtime.embedding import EmbeddingExtractor, LoadedModel, weights_cfg_for
 from negate_sdk.runtime.views import ViewSpec
-from negate_sdk.runtime.weights import ResolvedWeights, resolve_weights
+from negate_sdk.runtime.weights import ResolvedWeights, file_sha256_cached, resolve_weights
 from negate_timm.specs import BACKBONES, BackboneSpec
 
 
@@ -30,6 +30,7 @@ class TimmExtractor(EmbeddingExtractor):
         batch_size: images per forward pass.
         num_workers: DataLoader worker processes that decode and crop while the model runs.
         model_kwargs: extra arguments to ``timm.create_model`` (e.g. a tiny configuration for tests).
+        backend: ``auto`` (ONNX Runtime on the CPU when installed, else PyTorch), ``onnx`` or ``torch``.
     """
 
     version = "1"
@@ -46,6 +47,7 @@ class TimmExtractor(EmbeddingExtractor):
         batch_size: int = 32,
         num_workers: int = 1,
         model_kwargs: dict[str, Any] | None = None,
+        backend: str = "auto",
     ) -> None:
         self.pretrained = pretrained
         self.weights = weights
@@ -56,6 +58,7 @@ class TimmExtractor(EmbeddingExtractor):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.model_kwargs = model_kwargs
+        self.backend = backend
 
     @property
     def spec(self) -> BackboneSpec:
@@ -65,6 +68,12 @@ class TimmExtractor(EmbeddingExtractor):
     def _model_key(self) -> tuple[Any, ...]:
         kwargs = sorted((self.model_kwargs or {}).items())
         return (self.spec_name, bool(self.pretrained), self.weights, self.image_size, repr(kwargs))
+
+    def _weights_identity(self) -> tuple[Any, ...]:
+        if not self.pretrained:
+            return ("seeded-random-0",)
+        resolved = resolve_weights(weights_cfg_for(self.spec.weights, self.weights))
+        return (file_sha256_cached(resolved.path),)
 
     def _build(self, device: str) -> LoadedModel:
         import timm
@@ -166,10 +175,12 @@ class TimmStagesExtractor(TimmExtractor):
         batch_size: int = 32,
         num_workers: int = 1,
         model_kwargs: dict[str, Any] | None = None,
+        backend: str = "auto",
     ) -> None:
         super().__init__(
-            pretrained, weights, image_size, 1, device, precision, batch_size, num_workers, model_kwargs
-        )
+            pretrained, weights, image_size, 1, device, precision, batch_size, num_workers, model_kwargs,
+            backend,
+        )  # fmt: skip
         self.stages = stages
 
     def _model_key(self) -> tuple[Any, ...]:
@@ -192,15 +203,14 @@ class TimmStagesExtractor(TimmExtractor):
         loaded.module = StagePooling(loaded.module, [s for s, _ in stages]).eval()
         loaded.dim = sum(2 * c for _, c in stages)
         loaded.view = ViewSpec(loaded.view.size, 1.0, loaded.view.interpolation, resize=False, pad=False)
+        # each stage's channel means, then its stds: stage1_mean_000 … stage1_std_023 …
+        loaded.names = tuple(
+            f"stage{s}_{stat}_{i:03d}" for s, c in stages for stat in ("mean", "std") for i in range(c)
+        )
         return loaded
 
     def _view_spec(self, loaded: LoadedModel) -> ViewSpec:
         return loaded.view
-
-    def feature_names(self) -> list[str]:
-        """``stage1_mean_000`` … ``stage1_std_023`` …: each stage's channel means, then its stds."""
-        stages = self._stage_channels(self.loaded_model().module.model)
-        return [f"stage{s}_{stat}_{i:03d}" for s, c in stages for stat in ("mean", "std") for i in range(c)]
 
 
 class EfficientNetLite0Stages(TimmStagesExtractor):
