@@ -170,8 +170,9 @@ class EmbeddingExtractor(BaseExtractor):
             return out
         prepare = partial(make_views, spec=self._view_spec(loaded))
         size = max(1, int(self.batch_size))
-        if loaded.backend == "onnx":  # decoding in a thread overlaps the graph; no torch anywhere
-            batches = threaded_batches(samples, prepare, batch_size=size)
+        if loaded.backend == "onnx":  # decoding and normalising in a thread overlap the graph; no torch
+            normalised = partial(_views_normalised, prepare=prepare, mean=loaded.mean, std=loaded.std)
+            batches = threaded_batches(samples, normalised, batch_size=size)
             embed: Callable[[list[tuple[int, np.ndarray]]], np.ndarray] = partial(self._embed_onnx, loaded)
         else:
             batches = prepared_batches(samples, prepare, batch_size=size, num_workers=int(self.num_workers))
@@ -186,10 +187,10 @@ class EmbeddingExtractor(BaseExtractor):
         return out
 
     def _embed_onnx(self, loaded: LoadedModel, group: list[tuple[int, np.ndarray]]) -> np.ndarray:
-        """``(len(group), dim)`` from the ONNX graph, which already L2-normalises each view if asked."""
+        """``(len(group), dim)`` from the ONNX graph (views already normalised, ``(n, 3, h, w)`` float32),
+        which L2-normalises each view's embedding itself if asked."""
         counts = [views.shape[0] for _, views in group]
-        x = _normalised(np.concatenate([views for _, views in group]), loaded.mean, loaded.std)
-        embeddings = loaded.module(x)
+        embeddings = loaded.module(np.concatenate([views for _, views in group]))
         starts = np.cumsum([0, *counts[:-1]])
         result = np.add.reduceat(embeddings, starts, axis=0) / np.asarray(counts, dtype=np.float32)[:, None]
         if self.normalize_output:
@@ -230,6 +231,16 @@ def _normalised(views: np.ndarray, mean: Sequence[float], std: Sequence[float]) 
     shift = np.asarray(mean, dtype=np.float32) * np.float32(255.0)
     x = (views.astype(np.float32) - shift) * scale
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def _views_normalised(
+    pixels: np.ndarray,
+    prepare: Callable[[np.ndarray], np.ndarray],
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> np.ndarray:
+    """``prepare(pixels)`` normalised for the network (run in the decoding thread, overlapping the graph)."""
+    return _normalised(prepare(pixels), mean, std)
 
 
 def _probe_views(size: int, n: int = 4) -> np.ndarray:
