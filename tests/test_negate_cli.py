@@ -65,6 +65,18 @@ def test_check_a_mixed_folder_as_json(model_dir, mixed_folder):
     assert 0.0 <= rows["nested/scan.jpg"]["score"] <= 1.0
 
 
+def test_check_reports_progress_on_stderr_with_json_and_takes_a_thread_count(model_dir, mixed_folder):
+    result = CliRunner().invoke(
+        build_cli(), ["check", str(mixed_folder), "--model", str(model_dir), "--json", "--threads", "1"]
+    )
+    assert result.exit_code == 3
+    assert len(json.loads(result.stdout)) == 5  # stdout is the JSON alone
+    assert "check: 5 in" in result.stderr  # one line per finished stage when stderr is not a terminal
+    assert "2 of 5 file(s) could not be checked" in result.stderr
+    invalid = CliRunner().invoke(build_cli(), ["check", str(mixed_folder), "--model", "m", "--threads", "0"])
+    assert invalid.exit_code == 2 and "--threads" in invalid.output
+
+
 def test_check_table_names_files_it_could_not_read(model_dir, mixed_folder):
     result = CliRunner().invoke(
         build_cli(),
