@@ -22,7 +22,7 @@ from negate_sdk.catalog import create_extractor  # noqa: E402
 from negate_sdk.conformance import conformance_samples  # noqa: E402
 from negate_sdk.detectors import Detector  # noqa: E402
 from negate_sdk.imaging.errors import ImageError  # noqa: E402
-from negate_sdk.runtime import onnx_graphs  # noqa: E402
+from negate_sdk.runtime import embedding, onnx_graphs  # noqa: E402
 from negate_sdk.runtime.devices import clear_model_cache, threaded_batches  # noqa: E402
 from negate_timm.backbones import EfficientNetLite0, TimmExtractor  # noqa: E402
 
@@ -34,6 +34,7 @@ def graph_cache(tmp_path, monkeypatch):
     """An empty graph cache and model cache for one test."""
     folder = tmp_path / "graphs"
     monkeypatch.setenv(onnx_graphs.GRAPHS_ENV, str(folder))
+    monkeypatch.setattr(embedding, "_REFUSED", set())  # graphs refused by other tests are tried again
     clear_model_cache()
     yield folder
     clear_model_cache()
@@ -115,9 +116,21 @@ def test_a_graph_that_disagrees_is_refused_and_auto_falls_back_to_pytorch(graph_
         extractor = create_extractor("timm_efficientnet_lite0", backend="auto", **params)
         got = extractor.transform(samples)
     assert extractor.loaded_model().backend == "torch" and "disagrees with PyTorch" in caplog.text
+    assert caplog.text.count("disagrees with PyTorch") == 1  # refused once per process, not per call
     expected = create_extractor("timm_efficientnet_lite0", backend="torch", **params).transform(samples)
     np.testing.assert_array_equal(got, expected)
     assert not list(graph_cache.glob("*")), "a refused graph must not stay in the cache"
+
+
+def test_an_extractor_that_does_not_name_its_weights_runs_in_pytorch(graph_cache):
+    class Unnamed(EfficientNetLite0):
+        def _weights_identity(self):
+            return None
+
+    params = {"device": "cpu", "pretrained": False, "image_size": 32}
+    assert Unnamed(**params).loaded_model().backend == "torch"
+    with pytest.raises(ValueError, match="does not say what its weights are"):
+        Unnamed(**params, backend="onnx").loaded_model()
 
 
 def test_backend_resolution():

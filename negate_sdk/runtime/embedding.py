@@ -32,6 +32,7 @@ from negate_sdk.runtime.weights import WeightsCfg
 from negate_sdk.sample import Sample
 
 log = logging.getLogger(__name__)
+_REFUSED: set[str] = set()  # graph keys whose export failed or disagreed with PyTorch in this process
 
 
 @dataclass
@@ -97,9 +98,10 @@ class EmbeddingExtractor(BaseExtractor):
         """Build the frozen model in eval mode on ``device``."""
         raise NotImplementedError
 
-    def _weights_identity(self) -> tuple[Any, ...]:
-        """What the weights are (their sha256), without building the model: part of the ONNX graph key."""
-        raise NotImplementedError
+    def _weights_identity(self) -> tuple[Any, ...] | None:
+        """What the weights are (their sha256), without building the model: part of the ONNX graph key.
+        None (the default): unknown, so the network runs in PyTorch."""
+        return None
 
     # -- the shared pipeline -----------------------------------------------------------------------
 
@@ -114,13 +116,17 @@ class EmbeddingExtractor(BaseExtractor):
         falls back to PyTorch (logged); with ``onnx`` that is an error.
         """
         backend = onnx_graphs.resolve_backend(str(self.backend), str(self.device), str(self.precision))
-        if backend == "onnx":
-            key = onnx_graphs.graph_key(self._identity() + self._weights_identity())
+        weights = self._weights_identity() if backend == "onnx" else None
+        if weights is None and self.backend == "onnx":
+            raise ValueError(f"{self.name} cannot run in ONNX Runtime: it does not say what its weights are")
+        key = onnx_graphs.graph_key(self._identity() + weights) if weights is not None else None
+        if key is not None and key not in _REFUSED:
             try:
                 return cached_model(("onnx", key), partial(self._load_graph, key))
             except onnx_graphs.GraphExportError as err:
                 if self.backend == "onnx":
                     raise
+                _REFUSED.add(key)  # not tried again in this process
                 log.warning("%s: %s", self.name, err)
         device = resolve_device(self.device)
         return cached_model((*self._identity(), device), partial(self._build, device))
