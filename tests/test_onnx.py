@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -155,8 +156,17 @@ def test_threaded_batches_keep_order_bound_memory_and_report_a_bad_image_at_its_
     (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
     samples = [Sample.from_path(p) for p in paths[:4]] + [Sample.from_path(tmp_path / "bad.png")]
     samples += [Sample.from_path(p) for p in paths[4:]]
-    batches = threaded_batches(samples, lambda pixels: pixels[:1, :1, 0], batch_size=2, ahead=1)
-    seen = [next(batches), next(batches)]  # images 0-3 arrive in order, before the bad one is reached
+    prepared = []
+
+    def prepare(pixels):
+        prepared.append(int(pixels[0, 0, 0]))
+        return pixels[:1, :1, 0]
+
+    batches = threaded_batches(samples, prepare, batch_size=2, ahead=1)
+    first = next(batches)
+    time.sleep(0.3)  # time for the thread to run ahead as far as it may
+    assert len(prepared) <= 4  # the batch handed out and one ahead, never the whole list
+    seen = [first, next(batches)]  # images 0-3 arrive in order, before the bad one is reached
     assert [[int(v[0, 0]) for _, v in batch] for batch in seen] == [[0, 10], [20, 30]]
     assert [[i for i, _ in batch] for batch in seen] == [[0, 1], [2, 3]]
     with pytest.raises(ImageError, match="not a supported image"):

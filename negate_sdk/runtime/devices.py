@@ -142,6 +142,11 @@ def _collate(items: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
     return items
 
 
+def _batch(dataset: _Prepared, start: int, size: int) -> list[tuple[int, Any]]:
+    """Samples ``start`` to ``start + size`` prepared in this thread (errors handed back, not raised)."""
+    return [dataset[i] for i in range(start, min(start + size, len(dataset)))]
+
+
 def _checked(batch: list[tuple[int, Any]]) -> list[tuple[int, np.ndarray]]:
     for _, item in batch:
         if isinstance(item, Exception):
@@ -172,7 +177,7 @@ def prepared_batches(
     daemonic = multiprocessing.current_process().daemon
     if num_workers <= 0 or n_batches <= 1 or daemonic:
         for start in range(0, len(samples), batch_size):
-            yield _checked([dataset[i] for i in range(start, min(start + batch_size, len(samples)))])
+            yield _checked(_batch(dataset, start, batch_size))
         return
     from torch.utils.data import DataLoader
 
@@ -201,28 +206,25 @@ def threaded_batches(
     Memory stays bounded by ``ahead + 1`` batches; an image that cannot be decoded raises its own
     exception when its batch is reached, and abandoning the iterator cancels the batches not started.
     """
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
     dataset = _Prepared(samples, prepare)
-    starts = list(range(0, len(samples), max(1, batch_size)))
-
-    def make(start: int) -> list[tuple[int, Any]]:
-        return [dataset[i] for i in range(start, min(start + batch_size, len(samples)))]
-
+    size = max(1, batch_size)
+    starts = list(range(0, len(samples), size))
     if len(starts) <= 1:
         for start in starts:
-            yield _checked(make(start))
+            yield _checked(_batch(dataset, start, size))
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="negate-decode") as pool:
-        pending = [pool.submit(make, start) for start in starts[: ahead + 1]]
+        pending = deque(pool.submit(_batch, dataset, start, size) for start in starts[: ahead + 1])
         queued = len(pending)
         try:
             while pending:
-                batch = pending.pop(0).result()
-                if queued < len(starts):
-                    pending.append(pool.submit(make, starts[queued]))
+                yield _checked(pending.popleft().result())
+                if queued < len(starts):  # the caller is done with that batch: one more may start
+                    pending.append(pool.submit(_batch, dataset, starts[queued], size))
                     queued += 1
-                yield _checked(batch)
         finally:
             for future in pending:
                 future.cancel()
