@@ -48,10 +48,6 @@ def saved_hybrid(tmp_path_factory, graph_env):
     return model
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="importing scikit-learn (the heads are sklearn estimators) and skops takes ~1.9 s of the ~3.4 s",
-)
 def test_check_one_image_from_a_cold_process(benchmark, saved_hybrid, graph_env, jpeg_paths):
     command = [*NEGATE, "check", str(jpeg_paths[0]), "--model", str(saved_hybrid), "--json"]
     subprocess.run(command, env=graph_env, check=True, capture_output=True)  # exports the graphs once

@@ -259,6 +259,11 @@ def test_top_features_come_from_the_head_attributions():
     contributions = detector.classifier_.contributions(detector.extract(samples[:1]))[0]
     j = int(np.argmax(np.abs(contributions)))
     assert (name, value) == (detector.feature_names_[j], pytest.approx(contributions[j]))
+    # without attributions (what the harness asks for) the same verdicts, minus the top features
+    plain = detector.verdicts(samples[:5], attributions=False)
+    full = detector.verdicts(samples[:5])
+    assert [(v.score, v.label) for v in plain] == [(v.score, v.label) for v in full]
+    assert all(not v.top_features and not v.groups for v in plain)
 
 
 def test_too_few_images_is_a_clear_error():

@@ -44,7 +44,15 @@ def test_heads_are_deterministic_and_round_trip_exactly(name, tmp_path):
     state = a.save_weights(tmp_path, "classifier")
     loaded = type(a).load_weights(tmp_path, "classifier", state)
     np.testing.assert_array_equal(loaded.predict_proba(X), a.predict_proba(X))
-    assert all(p.suffix in (".json", ".txt", ".ubj", ".skops") for p in tmp_path.iterdir())
+    assert all(p.suffix in (".json", ".txt", ".ubj", ".safetensors") for p in tmp_path.iterdir())
+
+
+def test_ensemble_members_fit_in_threads_to_the_same_result():
+    X, y = xor_data(300)
+    small = {"lightgbm__n_estimators": 20, "random_forest__n_estimators": 10}
+    one = negate_sdk.create_classifier("ensemble", n_jobs=1).set_params(**small).fit(X, y)
+    three = negate_sdk.create_classifier("ensemble", n_jobs=3).set_params(**small).fit(X, y)
+    np.testing.assert_array_equal(one.predict_proba(X), three.predict_proba(X))
 
 
 def test_logistic_contributions_add_up_to_the_log_odds():

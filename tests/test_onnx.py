@@ -19,7 +19,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("timm")
 
 from negate_sdk.api import Sample  # noqa: E402
-from negate_sdk.catalog import create_extractor  # noqa: E402
+from negate_sdk.catalog import create_classifier, create_extractor  # noqa: E402
 from negate_sdk.conformance import conformance_samples  # noqa: E402
 from negate_sdk.detectors import Detector  # noqa: E402
 from negate_sdk.imaging.errors import ImageError  # noqa: E402
@@ -175,11 +175,13 @@ def test_threaded_batches_keep_order_bound_memory_and_report_a_bad_image_at_its_
     assert [i for batch in ok for i, _ in batch] == [0, 1, 2, 3]
 
 
-def test_checking_with_a_saved_detector_imports_no_torch(graph_cache, tmp_path):
+def test_checking_with_a_saved_detector_imports_no_torch_nor_the_heads_libraries(graph_cache, tmp_path):
     samples = conformance_samples(12)
     lite0 = {"device": "cpu", "pretrained": False, "image_size": 32}
+    # LightGBM + SVM + random forest, as in hybrid: scored in numpy once saved
+    head = create_classifier("ensemble").set_params(lightgbm__n_estimators=5, random_forest__n_estimators=5)
     detector = Detector(
-        extractors=["colour", create_extractor("timm_efficientnet_lite0", **lite0)], classifier="logistic"
+        extractors=["colour", create_extractor("timm_efficientnet_lite0", **lite0)], classifier=head
     ).fit(samples)
     detector.save(tmp_path / "model")
     image = tmp_path / "upload.png"
@@ -193,7 +195,8 @@ def test_checking_with_a_saved_detector_imports_no_torch(graph_cache, tmp_path):
             main()
         except SystemExit as stop:
             assert not stop.code, stop.code
-        print(json.dumps({{"torch": "torch" in sys.modules, "timm": "timm" in sys.modules}}))
+        heavy = ("torch", "timm", "sklearn", "lightgbm", "skops")
+        print(json.dumps({{name: name in sys.modules for name in heavy}}))
         """
     )
     env = {**__import__("os").environ, onnx_graphs.GRAPHS_ENV: str(graph_cache)}
@@ -201,4 +204,4 @@ def test_checking_with_a_saved_detector_imports_no_torch(graph_cache, tmp_path):
     assert run.returncode == 0, run.stderr
     rows, modules = run.stdout.rsplit("\n", 2)[0], json.loads(run.stdout.strip().splitlines()[-1])
     assert json.loads(rows)[0]["verdict"] in {"GENUINE", "UNCERTAIN", "SYNTHETIC"}
-    assert modules == {"torch": False, "timm": False}
+    assert modules == {"torch": False, "timm": False, "sklearn": False, "lightgbm": False, "skops": False}

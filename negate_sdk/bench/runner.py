@@ -185,7 +185,9 @@ class Runner:
         for begin in range(0, len(kept), chunk):
             batch = kept[begin : begin + chunk]
             features = None if X is None else X[begin : begin + chunk]
-            for sample, verdict in zip(batch, detector.verdicts(batch, features=features)):
+            for sample, verdict in zip(
+                batch, detector.verdicts(batch, features=features, attributions=False)
+            ):
                 if verdict.error:
                     failures[sample.id] = verdict.error
                 else:

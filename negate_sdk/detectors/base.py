@@ -145,10 +145,13 @@ class BaseDetector(ParamsMixin):
         """What the validation split is stratified by (default: the labels)."""
         return y
 
-    def _explain(self, samples: Sequence[Sample], features: np.ndarray | None) -> list[dict[str, Any]]:
+    def _explain(
+        self, samples: Sequence[Sample], features: np.ndarray | None, attributions: bool = True
+    ) -> list[dict[str, Any]]:
         """Per sample, what a verdict reports besides its score: ``top_features`` and ``groups`` (the
-        features and feature groups that moved it most, ``[(name, contribution), …]``) and ``novelty``
-        (why it is unlike the training data, or None). Nothing here; families add what they can."""
+        features and feature groups that moved it most, ``[(name, contribution), …]``; only with
+        ``attributions``) and ``novelty`` (why it is unlike the training data, or None). Nothing here;
+        families add what they can."""
         return [{} for _ in samples]
 
     def feature_extractors(self) -> list[Any]:
@@ -241,8 +244,13 @@ class BaseDetector(ParamsMixin):
         scores = self.predict_proba(samples, features=features)[:, 1]
         return (scores >= self.thresholds.t_decision).astype(np.int64)
 
-    def verdicts(self, samples: Sequence[Sample], *, features: np.ndarray | None = None) -> list[Verdict]:
+    def verdicts(
+        self, samples: Sequence[Sample], *, features: np.ndarray | None = None, attributions: bool = True
+    ) -> list[Verdict]:
         """One :class:`Verdict` per sample with vetoes applied; an image that cannot be judged gets ``error``.
+
+        ``attributions=False`` leaves out the top features and groups (the cost of SHAP values on large
+        sets); the novelty and veto reasons stay.
 
         Images are decoded a group at a time (at most :data:`negate_sdk.sample.MAX_BATCH_BYTES` of pixels,
         released after the group), so memory does not grow with the batch's image sizes. An image that
@@ -259,7 +267,7 @@ class BaseDetector(ParamsMixin):
         else:
             groups = decoded_groups(samples, errors)
         for group in groups:
-            judged.update(self._judge(samples, group, features, errors))
+            judged.update(self._judge(samples, group, features, errors, attributions))
             for i in group:  # a lazy sample re-reads its bytes if asked again
                 samples[i].release()
         t = self.thresholds_
@@ -271,7 +279,12 @@ class BaseDetector(ParamsMixin):
         return [judged.get(i) or unjudged[i] for i in range(len(samples))]
 
     def _judge(
-        self, samples: Sequence[Sample], group: list[int], features: np.ndarray | None, errors: dict[int, str]
+        self,
+        samples: Sequence[Sample],
+        group: list[int],
+        features: np.ndarray | None,
+        errors: dict[int, str],
+        attributions: bool = True,
     ) -> dict[int, Verdict]:
         """Verdicts of the samples at positions ``group`` (readable ones), by position."""
         scores = self._isolated_scores(samples, group, features, errors)
@@ -279,7 +292,7 @@ class BaseDetector(ParamsMixin):
         if not scored:
             return {}
         good = [samples[i] for i in scored]
-        explained = self._explain(good, None if features is None else features[scored])
+        explained = self._explain(good, None if features is None else features[scored], attributions)
         decisions = [_isolated_decisions(veto, good) for veto in self.vetoes_]
         t = self.thresholds_
         out = {}

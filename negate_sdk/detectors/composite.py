@@ -159,11 +159,13 @@ class Detector(BaseDetector):
     def _raw_scores(self, samples: Sequence[Sample], *, features: np.ndarray | None = None) -> np.ndarray:
         return self.classifier_.predict_proba(self._features(samples, features))[:, 1]
 
-    def _explain(self, samples: Sequence[Sample], features: np.ndarray | None) -> list[dict[str, Any]]:
-        """Top features and feature groups by their contribution to the log-odds (heads that give them),
-        and why an image is unlike the training data (with ``novelty_groups``)."""
+    def _explain(
+        self, samples: Sequence[Sample], features: np.ndarray | None, attributions: bool = True
+    ) -> list[dict[str, Any]]:
+        """Top features and feature groups by their contribution to the log-odds (heads that give them,
+        with ``attributions``), and why an image is unlike the training data (with ``novelty_groups``)."""
         notes: list[dict[str, Any]] = [{} for _ in samples]
-        contributions_fn = getattr(self.classifier_, "contributions", None)
+        contributions_fn = getattr(self.classifier_, "contributions", None) if attributions else None
         novelty = getattr(self, "novelty_", None)
         if (contributions_fn is None or not self.top_features) and novelty is None:
             return notes

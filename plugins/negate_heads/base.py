@@ -1,4 +1,8 @@
-"""What every head shares: scikit-learn estimator plumbing, label checks and safe persistence.
+"""What every head shares: the scikit-learn estimator protocol, label checks and safe persistence.
+
+Heads follow scikit-learn's estimator protocol (``get_params``/``set_params``, ``__sklearn_tags__``,
+``clone``-able, ``fit``/``predict_proba``) without importing scikit-learn: scoring a saved detector uses
+numpy only, so ``negate check`` does not pay scikit-learn's second of imports. Fitting imports what it needs.
 
 Loading is hostile-input safe: a head's ``state`` (from a detector card) and the files it names are
 checked before anything reads them (:mod:`negate_sdk.weightfiles`), and whatever is wrong with them is
@@ -7,32 +11,98 @@ one :class:`~negate_sdk.artifacts.ArtifactError` line.
 
 from __future__ import annotations
 
+import copy
+import inspect
 import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
-from negate_sdk.artifacts import ArtifactError
+from negate_sdk.artifacts import ArtifactError, atomic_write_bytes
 from negate_sdk.registry import MissingDependencyError
-from negate_sdk.weightfiles import artifact_path, float_array, read_json
+from negate_sdk.weightfiles import artifact_path, float_array, read_json, read_safetensors
 from negate_sdk.weightfiles.files import int_value
 
 MAX_FEATURES = 10_000_000
 
 
-class Head(ClassifierMixin, BaseEstimator):
+class Head:
     """Base of the built-in heads: binary labels, ``predict_proba`` over ``[0, 1]``, JSON-safe persistence.
 
     Subclasses implement ``fit``, ``_raw_proba(X) -> (n,)`` P(synthetic), ``save_weights`` and
-    ``_load_weights``; ``contributions(X)`` when per-feature attributions are cheap.
+    ``_load_weights``; ``contributions(X)`` when per-feature attributions are cheap. Constructor arguments
+    are stored unchanged under their own names (scikit-learn's convention), which is what
+    :meth:`get_params` reads.
     """
 
     name = ""
+    _estimator_type = "classifier"
     # what else ``fit`` takes besides X and y, when the caller has it: ``groups`` (each sample's source),
     # ``feature_names`` (the columns' names, ``extractor__feature``)
     fit_requests: ClassVar[frozenset[str]] = frozenset()
+
+    # -- the estimator protocol ---------------------------------------------------------------------
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The constructor's parameter names, sorted."""
+        signature = inspect.signature(cls.__init__)
+        return sorted(
+            p.name
+            for p in signature.parameters.values()
+            if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD
+        )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters; with ``deep``, those of estimator-valued ones as ``name__param``."""
+        params = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                params.update((f"{name}__{key}", v) for key, v in value.get_params().items())
+            params[name] = value
+        return params
+
+    def set_params(self, **params: Any) -> Head:
+        """Set parameters (``name`` or ``name__param`` of an estimator-valued one); return ``self``."""
+        valid = self._get_param_names()
+        for key, value in params.items():
+            name, _, rest = key.partition("__")
+            if name not in valid:
+                raise ValueError(
+                    f"invalid parameter {name!r} for {type(self).__name__}; valid: {', '.join(valid)}"
+                )
+            if rest:
+                getattr(self, name).set_params(**{rest: value})
+            else:
+                setattr(self, name, value)
+        return self
+
+    def __sklearn_clone__(self) -> Head:
+        """An unfitted copy with the same parameters (what ``sklearn.base.clone`` returns)."""
+        return unfitted(self)
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: a classifier of binary targets, fitted before use."""
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(multi_class=False),
+        )
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = {k: v for k, v in self.get_params(deep=False).items() if not _same(v, defaults.get(k))}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def score(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy of :meth:`predict` on ``X`` against labels ``y``."""
+        return float(np.mean(self.predict(X) == np.asarray(y).ravel()))
+
+    # -- labels and features ----------------------------------------------------------------------
 
     def _check_fit(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         X = np.asarray(X, dtype=np.float64)
@@ -103,6 +173,28 @@ class Head(ClassifierMixin, BaseEstimator):
         return {"params": self.get_params(deep=False), "n_features_in": int(self.n_features_in_)}
 
 
+def unfitted(value: Any) -> Any:
+    """scikit-learn's ``clone`` without importing it for heads: a head becomes a new one of its class with
+    its parameters copied the same way, lists and tuples are copied item by item, another library's
+    estimator goes through ``sklearn.base.clone``, anything else is deep-copied."""
+    if isinstance(value, Head):
+        return type(value)(**{key: unfitted(v) for key, v in value.get_params(deep=False).items()})
+    if isinstance(value, list | tuple):
+        return type(value)(unfitted(v) for v in value)
+    if hasattr(value, "get_params") and not isinstance(value, type):  # another library's estimator
+        from sklearn.base import clone
+
+        return clone(value)
+    return copy.deepcopy(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a is b or a == b)
+    except ValueError:  # arrays compare element-wise
+        return False
+
+
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> str:
     """Write float arrays as JSON (exact for float64 via repr); return the file name."""
     payload = {name: np.asarray(a, dtype=np.float64).tolist() for name, a in arrays.items()}
@@ -121,6 +213,28 @@ def load_arrays(directory: Path, name: object, shapes: dict[str, tuple[int, ...]
         found = sorted(arrays)[:6] if isinstance(arrays, dict) else type(arrays).__name__
         raise ArtifactError(f"{path}: holds {found}, not the arrays {sorted(shapes)}")
     return {key: float_array(arrays[key], f"{path}: {key}", shape) for key, shape in shapes.items()}
+
+
+def save_tensors(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    """Write numpy arrays as one safetensors file (atomically); return the file name."""
+    from safetensors.numpy import save
+
+    atomic_write_bytes(path, save({key: np.ascontiguousarray(a) for key, a in arrays.items()}))
+    return path.name
+
+
+def load_tensors(directory: Path, state: dict[str, Any], key: str) -> tuple[Path, dict[str, np.ndarray]]:
+    """The safetensors file a head's ``state[key]`` names, checked and read: its path and arrays.
+
+    A ``.skops`` name is a head saved by an earlier negate as scikit-learn's own objects: refused, naming
+    the fix (retraining).
+    """
+    path = state_name(state, key, directory)
+    if path.suffix == ".skops":
+        raise ArtifactError(
+            f"{path}: saved by an older negate as a scikit-learn object; retrain the detector"
+        )
+    return path, read_safetensors(path)
 
 
 def state_name(state: dict[str, Any], key: str, directory: Path) -> Path:

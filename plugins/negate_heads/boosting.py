@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from negate_heads.base import Head, one_line, state_name
-from negate_sdk.artifacts import ArtifactError
+from negate_heads.trees import TreeEnsemble
+from negate_sdk.artifacts import ArtifactError, atomic_write_bytes
 from negate_sdk.registry import MissingDependencyError
 from negate_sdk.weightfiles import check_lightgbm_model, check_xgboost_model, read_bytes, read_text
 from negate_sdk.weightfiles.files import int_value
@@ -49,7 +50,11 @@ def early_stopping_split(
 
 
 class LightGBMHead(Head):
-    """LightGBM gradient boosting, deterministic; feature contributions from its SHAP values.
+    """LightGBM gradient boosting, deterministic; feature contributions are its TreeSHAP values.
+
+    LightGBM fits; the trees are then scored from the model text by :class:`TreeEnsemble` in numpy (equal
+    to LightGBM's own predictions and ``pred_contrib`` within float rounding), fitted or loaded alike, so a
+    saved detector scores without LightGBM or scikit-learn.
 
     The defaults favour speed on wide feature sets (a thousand or more columns): 63 histogram bins and
     half the columns per tree cost under a tenth of a point of AUC on the dev sets and run several
@@ -126,32 +131,37 @@ class LightGBMHead(Head):
                 callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
                 **evaluation,
             )
-        self.booster_ = model.booster_
         self.best_iteration_ = int(model.best_iteration_ or model.booster_.current_iteration())
+        self._use_text(model.booster_.model_to_string(num_iteration=self.best_iteration_))
         return self
 
+    def _use_text(self, text: str) -> None:
+        """Score with the first ``best_iteration_`` trees of checked model text, in numpy."""
+        self.model_text_ = text
+        self.trees_, self.sigmoid_ = TreeEnsemble.from_lightgbm(text, self.best_iteration_)
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """``(n_samples,)`` the booster's raw score (log-odds of synthetic)."""
+        return self.sigmoid_ * self.trees_.raw(self._check_X(X))
+
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(X, num_iteration=self.best_iteration_)
+        return 0.5 * (1.0 + np.tanh(0.5 * self.sigmoid_ * self.trees_.raw(X)))
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """``(n_samples, n_features)`` SHAP contributions to the log-odds (bias column dropped)."""
-        values = self.booster_.predict(
-            self._check_X(X), num_iteration=self.best_iteration_, pred_contrib=True
-        )
-        return np.asarray(values)[:, :-1]
+        """``(n_samples, n_features)`` TreeSHAP contributions to the log-odds (LightGBM's ``pred_contrib``
+        without its bias column)."""
+        return self.sigmoid_ * self.trees_.contributions(self._check_X(X))
 
     def save_weights(self, directory: Path, stem: str) -> dict[str, Any]:
         """The booster in LightGBM's native text format."""
-        path = directory / f"{stem}.txt"
-        path.write_text(self.booster_.model_to_string(num_iteration=self.best_iteration_))
+        path = atomic_write_bytes(directory / f"{stem}.txt", self.model_text_.encode("utf-8"))
         return {**self._base_state(), "model": path.name, "best_iteration": self.best_iteration_}
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
-        lgb = _import("lightgbm")
         path = state_name(state, "model", directory)
         # as Path.read_text did: a model written on Windows has CRLF line ends; tree sizes count LF ones
         text = read_text(path).replace("\r\n", "\n")
-        info = check_lightgbm_model(text, path)  # LightGBM aborts the process on a malformed model
+        info = check_lightgbm_model(text, path)
         if info.n_features != self.n_features_in_:
             raise ArtifactError(
                 f"{path}: model has {info.n_features} features, the card {self.n_features_in_}"
@@ -162,9 +172,9 @@ class LightGBMHead(Head):
             state.get("best_iteration"), f"{path}: best_iteration", 1, info.n_iterations
         )
         try:
-            self.booster_ = lgb.Booster(model_str=text)
-        except Exception as err:  # checked above, so only a LightGBM corner we did not foresee
-            raise ArtifactError(f"{path}: LightGBM cannot load it ({one_line(err)})") from None
+            self._use_text(text)
+        except ArtifactError as err:
+            raise ArtifactError(f"{path}: {err}") from None
 
 
 class XGBoostHead(Head):

@@ -3,14 +3,15 @@ pooled as probabilities or as log-odds, each member reading all features or only
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import clone
 
-from negate_heads.base import Head
+from negate_heads.base import Head, unfitted
 from negate_heads.boosting import early_stopping_split
 from negate_sdk.artifacts import ArtifactError
 from negate_sdk.calibration import calibrator_from_dict, make_calibrator
@@ -37,7 +38,10 @@ class EnsembleHead(Head):
     (``lightgbm__n_estimators=200``). ``weights`` defaults to equal weights. ``member_features`` maps a
     member's label to the feature groups it reads (extractor names, the part of a feature name before
     ``__``); the others read every feature. ``pooling="log-odds"`` averages the members' calibrated
-    log-odds (a confident member counts for more) instead of their probabilities.
+    log-odds (a confident member counts for more) instead of their probabilities. Members are fitted
+    concurrently in up to ``n_jobs`` threads (default: the cores this process may use); the libraries
+    release the GIL while they fit, and each member is seeded on its own, so the result does not depend on
+    ``n_jobs``.
     """
 
     name = "ensemble"
@@ -52,6 +56,7 @@ class EnsembleHead(Head):
         random_state: int = 0,
         member_features: dict[str, list[str]] | None = None,
         pooling: str = "probability",
+        n_jobs: int | None = None,
     ) -> None:
         self.members = members
         self.weights = weights
@@ -60,6 +65,7 @@ class EnsembleHead(Head):
         self.random_state = random_state
         self.member_features = member_features
         self.pooling = pooling
+        self.n_jobs = n_jobs
 
     def _members(self) -> list[tuple[str, Any]]:
         return default_members() if self.members is None else list(self.members)
@@ -148,18 +154,24 @@ class EnsembleHead(Head):
         self.columns_ = self._columns([label for label, _ in members], feature_names, X.shape[1])
         split = early_stopping_split(y, self.calibration_fraction, self.random_state, min_per_class=5)
         train, cal = (np.arange(len(y)), None) if split is None else split
-        self.members_, self.calibrators_ = [], []
-        for (label, head), columns in zip(members, self.columns_):
+
+        def fit_member(head: Any, columns: list[int] | None) -> tuple[Any, Any]:
             part = X if columns is None else X[:, columns]
             extra = {}
             if groups is not None and "groups" in getattr(head, "fit_requests", ()):
                 extra["groups"] = np.asarray(groups, dtype=object)[train]
-            fitted = clone(head).fit(part[train], y[train], **extra)
+            fitted = unfitted(head).fit(part[train], y[train], **extra)
             calibrator = make_calibrator(self.calibration if cal is not None else "none")
             if cal is not None:
                 calibrator.fit(fitted.predict_proba(part[cal])[:, 1], y[cal])
-            self.members_.append((label, fitted))
-            self.calibrators_.append(calibrator)
+            return fitted, calibrator
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = self.n_jobs or cores
+        with ThreadPoolExecutor(max_workers=max(1, min(int(workers), len(members)))) as pool:
+            results = list(pool.map(fit_member, [head for _, head in members], self.columns_))
+        self.members_ = [(label, fitted) for (label, _), (fitted, _) in zip(members, results)]
+        self.calibrators_ = [calibrator for _, calibrator in results]
         return self
 
     def member_probabilities(self, X: np.ndarray) -> np.ndarray:
@@ -262,7 +274,7 @@ class EnsembleHead(Head):
             self.members_.append((label, head))
             self.calibrators_.append(calibrator_from_dict(calibrator))
             self.columns_.append(columns)
-        self.members = [(label, clone(head)) for label, head in self.members_]
+        self.members = [(label, unfitted(head)) for label, head in self.members_]
 
 
 def _columns_state(columns: Any, n_features: int, where: str) -> list[int] | None:

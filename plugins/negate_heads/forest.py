@@ -1,4 +1,4 @@
-"""Random-forest head (no scaling needed), seeded for reproducibility."""
+"""Random-forest head (no scaling needed), seeded for reproducibility; scored in numpy."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from negate_heads.base import Head, state_name
-from negate_heads.checks import check_forest
-from negate_sdk.artifacts import load_skops, save_skops
+from negate_heads.base import Head, load_tensors, save_tensors
+from negate_heads.trees import TreeEnsemble
 
 
 class RandomForestHead(Head):
     """A random forest of ``n_estimators`` trees; deterministic for a given ``random_state``.
 
-    Trees are grown on every core by default (each tree's seed is drawn up front, so the forest is the
-    same whatever ``n_jobs`` is); predictions use one thread, so they are identical to the bit.
+    Trees are grown by scikit-learn on every core by default (each tree's seed is drawn up front, so the
+    forest is the same whatever ``n_jobs`` is); they are then scored by :class:`TreeEnsemble` in numpy,
+    which compares features as scikit-learn does (float32 against its thresholds) and gives the same
+    probabilities, fitted or loaded.
     """
 
     name = "random_forest"
@@ -44,7 +45,7 @@ class RandomForestHead(Head):
         from sklearn.ensemble import RandomForestClassifier
 
         X, y = self._check_fit(X, y)
-        self.model_ = RandomForestClassifier(
+        model = RandomForestClassifier(
             n_estimators=self.n_estimators,
             max_depth=self.max_depth,
             min_samples_leaf=self.min_samples_leaf,
@@ -53,18 +54,17 @@ class RandomForestHead(Head):
             random_state=self.random_state,
             n_jobs=self.n_jobs,
         ).fit(X, y)
-        # Prediction sums tree outputs; threads would add them in a varying order (last-bit differences),
-        # so predictions run on one thread and are reproducible to the bit.
-        self.model_.set_params(n_jobs=1)
+        self.trees_ = TreeEnsemble.from_forest(model)
         return self
 
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict_proba(X)[:, 1]
+        return self.trees_.raw(X)
 
     def save_weights(self, directory: Path, stem: str) -> dict[str, Any]:
-        """The forest through skops (trees are its only non-default type)."""
-        return {**self._base_state(), "model": save_skops(directory / f"{stem}.skops", self.model_)}
+        """The trees' node arrays as safetensors."""
+        model = save_tensors(directory / f"{stem}.safetensors", self.trees_.arrays())
+        return {**self._base_state(), "model": model, "layout": self.trees_.layout()}
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
-        path = state_name(state, "model", directory)
-        self.model_ = check_forest(load_skops(path), str(path), self.n_features_in_)
+        path, arrays = load_tensors(directory, state, "model")
+        self.trees_ = TreeEnsemble.from_arrays(arrays, state.get("layout"), self.n_features_in_, str(path))

@@ -9,11 +9,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from negate_heads.base import Head, load_arrays, save_arrays, state_name
-from negate_heads.checks import check_svc
-from negate_sdk.artifacts import ArtifactError, load_skops, save_skops
+from negate_heads.base import Head, load_arrays, load_tensors, save_arrays, save_tensors
+from negate_sdk.artifacts import ArtifactError
 
 logger = logging.getLogger(__name__)
+SVM_KERNELS = ("linear", "poly", "rbf", "sigmoid")
 
 
 def _standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -159,7 +159,8 @@ class SVMHead(Head):
 
     ``predict_proba`` is the sigmoid of the SVM margin: monotone in the decision value but not calibrated;
     the detector calibrates it on validation data (which costs nothing at fit time, unlike SVC's
-    internal five-fold Platt scaling).
+    internal five-fold Platt scaling). scikit-learn's ``SVC`` fits; the margin is then computed in numpy
+    from the support vectors, dual coefficients and kernel (:func:`kernel_margin`), fitted or loaded alike.
     """
 
     name = "svm"
@@ -181,28 +182,119 @@ class SVMHead(Head):
         from sklearn.svm import SVC
 
         X, y = self._check_fit(X, y)
+        if self.kernel not in SVM_KERNELS:
+            raise ValueError(f"kernel must be one of {', '.join(SVM_KERNELS)}; got {self.kernel!r}")
         self.mean_, self.scale_ = _fit_scaler(X)
-        self.model_ = SVC(C=self.C, kernel=self.kernel, gamma=self.gamma, class_weight=self.class_weight)
-        self.model_.fit(_standardise(X, self.mean_, self.scale_), y)
+        model = SVC(C=self.C, kernel=self.kernel, gamma=self.gamma, class_weight=self.class_weight)
+        model.fit(_standardise(X, self.mean_, self.scale_), y)
+        # the public dual coefficients and intercept give a margin that is positive for class 1
+        self.support_vectors_ = np.ascontiguousarray(model.support_vectors_, dtype=np.float64)
+        self.dual_coef_ = model.dual_coef_.ravel().astype(np.float64)
+        self.intercept_ = float(model.intercept_[0])
+        self.kernel_params_ = {
+            "gamma": float(model._gamma),
+            "degree": int(model.degree),
+            "coef0": float(model.coef0),
+        }
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """``(n_samples,)`` signed distance to the margin (positive: synthetic)."""
-        return self.model_.decision_function(_standardise(self._check_X(X), self.mean_, self.scale_))
+        return self._margin(self._check_X(X))
+
+    def _margin(self, X: np.ndarray) -> np.ndarray:
+        Z = _standardise(X, self.mean_, self.scale_)
+        return kernel_margin(
+            Z, self.support_vectors_, self.dual_coef_, self.intercept_, self.kernel, **self.kernel_params_
+        )
 
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
-        margin = self.model_.decision_function(_standardise(X, self.mean_, self.scale_))
-        return 0.5 * (1.0 + np.tanh(0.5 * margin))
+        return 0.5 * (1.0 + np.tanh(0.5 * self._margin(X)))
 
     def save_weights(self, directory: Path, stem: str) -> dict[str, Any]:
-        """Scaler as JSON, the SVM through skops."""
-        scaler = save_arrays(directory / f"{stem}.scaler.json", {"mean": self.mean_, "scale": self.scale_})
-        model = save_skops(directory / f"{stem}.skops", self.model_)
-        return {**self._base_state(), "scaler": scaler, "model": model}
+        """Scaler, support vectors, dual coefficients and intercept as safetensors; kernel settings inline."""
+        arrays = {
+            "mean": self.mean_,
+            "scale": self.scale_,
+            "support_vectors": self.support_vectors_,
+            "dual_coef": self.dual_coef_,
+            "intercept": np.array([self.intercept_]),
+        }
+        model = save_tensors(directory / f"{stem}.safetensors", arrays)
+        return {**self._base_state(), "model": model, "kernel_params": dict(self.kernel_params_)}
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
+        path, arrays = load_tensors(directory, state, "model")
         n = self.n_features_in_
-        arrays = load_arrays(directory, state.get("scaler"), {"mean": (n,), "scale": (n,)})
+        vectors = arrays.get("support_vectors")
+        n_sv = vectors.shape[0] if vectors is not None and vectors.ndim == 2 else 0
+        shapes = {
+            "mean": (n,),
+            "scale": (n,),
+            "support_vectors": (n_sv, n),
+            "dual_coef": (n_sv,),
+            "intercept": (1,),
+        }
+        if set(arrays) != set(shapes) or n_sv < 1:
+            raise ArtifactError(f"{path}: holds {sorted(arrays)[:8]}, not an SVM's {sorted(shapes)}")
+        for key, shape in shapes.items():
+            if (
+                arrays[key].dtype != np.float64
+                or arrays[key].shape != shape
+                or not np.isfinite(arrays[key]).all()
+            ):
+                raise ArtifactError(f"{path}: {key} is not finite float64 of shape {shape}")
+        if self.kernel not in SVM_KERNELS:
+            raise ArtifactError(
+                f"{path}: kernel {str(self.kernel)[:30]!r} is not one of {', '.join(SVM_KERNELS)}"
+            )
+        params = state.get("kernel_params")
+        if not isinstance(params, dict) or set(params) != {"gamma", "degree", "coef0"}:
+            raise ArtifactError(f"{path}: kernel_params is not {{gamma, degree, coef0}}")
+        gamma, degree, coef0 = params["gamma"], params["degree"], params["coef0"]
+        if type(gamma) is not float or not np.isfinite(gamma) or gamma < 0:
+            raise ArtifactError(f"{path}: gamma {str(gamma)[:30]} is not a finite non-negative number")
+        if (
+            type(degree) is not int
+            or not 0 <= degree <= 100
+            or type(coef0) is not float
+            or not np.isfinite(coef0)
+        ):
+            raise ArtifactError(f"{path}: degree is not an integer in [0, 100] or coef0 not a finite number")
         self.mean_, self.scale_ = arrays["mean"], _positive(arrays["scale"], directory)
-        path = state_name(state, "model", directory)
-        self.model_ = check_svc(load_skops(path), str(path), n)
+        self.support_vectors_, self.dual_coef_ = arrays["support_vectors"], arrays["dual_coef"]
+        self.intercept_ = float(arrays["intercept"][0])
+        self.kernel_params_ = {"gamma": gamma, "degree": degree, "coef0": coef0}
+
+
+def kernel_margin(
+    X: np.ndarray,
+    vectors: np.ndarray,
+    dual_coef: np.ndarray,
+    intercept: float,
+    kernel: str,
+    *,
+    gamma: float,
+    degree: int,
+    coef0: float,
+) -> np.ndarray:
+    """An SVM's decision values ``sum_i dual_coef_i K(x, sv_i) + intercept`` as libsvm defines the kernels:
+    linear ``x.v``, poly ``(gamma x.v + coef0)^degree``, rbf ``exp(-gamma |x-v|^2)``, sigmoid
+    ``tanh(gamma x.v + coef0)``. Rows go through in blocks so memory stays bounded."""
+    out = np.empty(len(X))
+    block = max(1, 2_000_000 // max(1, len(vectors)))
+    squared = np.einsum("ij,ij->i", vectors, vectors)
+    for start in range(0, len(X), block):
+        x = X[start : start + block]
+        dots = x @ vectors.T
+        if kernel == "linear":
+            k = dots
+        elif kernel == "poly":
+            k = (gamma * dots + coef0) ** degree
+        elif kernel == "sigmoid":
+            k = np.tanh(gamma * dots + coef0)
+        else:
+            distances = np.maximum(np.einsum("ij,ij->i", x, x)[:, None] + squared[None, :] - 2.0 * dots, 0.0)
+            k = np.exp(-gamma * distances)
+        out[start : start + block] = k @ dual_coef + intercept
+    return out
