@@ -80,9 +80,31 @@ def check_params(component: Any) -> None:
     assert component.set_params(**params) is component, "set_params must return self"
 
 
+def _read_only_pixels(samples: Sequence[Sample]) -> list[np.ndarray]:
+    """Decode each sample, make its cached pixels read-only and return a copy of them to compare later."""
+    snapshot = []
+    for sample in samples:
+        pixels = sample.pixels
+        pixels.flags.writeable = False
+        snapshot.append(pixels.copy())
+    return snapshot
+
+
+def _transform(extractor: Any, samples: Sequence[Sample]) -> Any:
+    """``extractor.transform(samples)``, a write into the read-only pixels reported as the broken rule."""
+    try:
+        return extractor.transform(samples)
+    except ValueError as err:
+        if "read-only" not in str(err):
+            raise
+        raise AssertionError(f"transform must not write into the input pixels ({err})") from err
+
+
 def check_extractor(extractor: Any, samples: Sequence[Sample] | None = None) -> None:
-    """Extractor contract: shapes, dtype, finiteness, names, determinism, batch = one at a time."""
+    """Extractor contract: shapes, dtype, finiteness, names, determinism, batch = one at a time, and
+    the input pixels left untouched (they are handed over read-only)."""
     samples = list(samples or conformance_samples())
+    snapshot = _read_only_pixels(samples)
     assert isinstance(extractor.name, str) and extractor.name, "extractor needs a non-empty name"
     assert isinstance(extractor.version, str) and extractor.version, "extractor needs a version string"
     key = extractor.cache_key
@@ -90,7 +112,9 @@ def check_extractor(extractor: Any, samples: Sequence[Sample] | None = None) -> 
     assert copy.deepcopy(extractor).cache_key == key, "cache_key must be stable across copies"
     check_params(extractor)
     assert extractor.fit(samples) is extractor, "fit must return self"
-    X = extractor.transform(samples)
+    X = _transform(extractor, samples)
+    changed = [s.id for s, before in zip(samples, snapshot) if not np.array_equal(s.pixels, before)]
+    assert not changed, f"fit and transform must not change the input pixels (changed: {changed[0]})"
     names = list(extractor.get_feature_names_out())
     assert isinstance(X, np.ndarray) and X.dtype == np.float32, f"transform must give float32, got {type(X)}"
     assert X.shape == (len(samples), len(names)), f"shape {X.shape} != ({len(samples)}, {len(names)} names)"
@@ -100,8 +124,8 @@ def check_extractor(extractor: Any, samples: Sequence[Sample] | None = None) -> 
     assert np.isfinite(X).all(), (
         f"non-finite features: {[names[j] for j in np.where(~np.isfinite(X).all(0))[0]]}"
     )
-    assert np.array_equal(extractor.transform(samples), X), "transform must be deterministic"
-    one_by_one = np.vstack([extractor.transform([s]) for s in samples])
+    assert np.array_equal(_transform(extractor, samples), X), "transform must be deterministic"
+    one_by_one = np.vstack([_transform(extractor, [s]) for s in samples])
     np.testing.assert_allclose(one_by_one, X, rtol=1e-4, atol=1e-5, err_msg="batch != one-at-a-time")
     empty = extractor.transform([])
     assert empty.shape == (0, len(names)), f"an empty batch must give (0, {len(names)}), got {empty.shape}"

@@ -15,7 +15,8 @@ change what is loaded:
     included (as pytest's ``-p no:NAME``). A blocked plugin is listed as such by ``negate-bench plugins``.
 
 A plugin that fails to import, implements an unknown hook, or raises while registering is recorded
-with the reason (see :attr:`PluginHost.plugins`) and everything else keeps working.
+with the reason (see :attr:`PluginHost.plugins`) and everything else keeps working; a plugin whose
+registration hook raises keeps none of its registrations.
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ class PluginHost:
         """Load plugins from the entry-point group.
 
         ``only``: names (entry point or distribution) to load, ignoring all others; ``autoload=False``
-        loads only the built-ins plus those in ``only``. Names in ``only`` that are not installed are
-        recorded as errors.
+        loads the built-ins plus those in ``only`` (the built-ins alone when ``only`` is None). Names in
+        ``only`` that are not installed are recorded as errors.
         """
         wanted = None if only is None else set(only)
         found: set[str] = set()
@@ -144,11 +145,14 @@ class PluginHost:
                     ep.name, PluginInfo(ep.name, dist_name, version, ep.value, builtin, blocked=True)
                 )
                 continue
-            if wanted is not None:
-                if not names & wanted:
-                    continue
-                found |= names & wanted
-            elif not autoload and not builtin:
+            found |= names & (wanted or set())
+            # with ``only``: those named, and the built-ins too without autoload
+            load = (
+                (autoload or builtin)
+                if wanted is None
+                else (bool(names & wanted) or (not autoload and builtin))
+            )
+            if not load:
                 continue
             if ep.name in self.plugins:
                 if self.plugins[ep.name].distribution == dist_name:
@@ -253,12 +257,21 @@ class PluginHost:
             plugin = self.pm.get_plugin(name)
             if plugin is None:
                 continue
-            for kind, hook_name in REGISTER_HOOKS.items():
-                for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                    if impl.plugin is plugin:
-                        self._call_register(impl.function, kind, name)
+            calls = [
+                (impl.function, kind)
+                for kind, hook_name in REGISTER_HOOKS.items()
+                for impl in getattr(self.pm.hook, hook_name).get_hookimpls()
+                if impl.plugin is plugin
+            ]
+            for function, kind in calls:
+                if not self._call_register(function, kind, name):
+                    # a hook that raised fails its plugin as a whole: nothing it registered stays
+                    for registry in self.registries.values():
+                        registry.remove_plugin(name)
+                    break
 
-    def _call_register(self, function: Callable[..., Any], kind: str, plugin_name: str) -> None:
+    def _call_register(self, function: Callable[..., Any], kind: str, plugin_name: str) -> bool:
+        """Run one registration hook of ``plugin_name``; False when it raised (the error is recorded)."""
         registry = self.registries[kind]
         info = self.plugins[plugin_name]
 
@@ -274,6 +287,8 @@ class PluginHost:
             function(register=register)
         except Exception as err:
             info.errors.append(f"{REGISTER_HOOKS[kind]} raised {type(err).__name__}: {_first_line(err)}")
+            return False
+        return True
 
     def register_commands(self, cli: click.Group) -> None:
         """Let every plugin add its commands to ``cli``; a command name already taken is refused."""

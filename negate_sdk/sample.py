@@ -56,7 +56,7 @@ class Sample:
         self._sha256 = sha256
         self._decoded: imaging.DecodedImage | None = None
         if pixels is not None:
-            pixels = _check_pixels(pixels)
+            pixels = _read_only(_check_pixels(pixels))  # a view: the caller's array keeps its flags
             meta = imaging.ImageMetadata(
                 format="ARRAY", mode="RGB", width=pixels.shape[1], height=pixels.shape[0], orientation=1,
                 n_frames=1, text={}, exif={}, xmp=None, icc_profile=None, has_c2pa=False, jpeg_quality=None,
@@ -116,12 +116,15 @@ class Sample:
     def decode(self) -> imaging.DecodedImage:
         """Decode (once) and return pixels and metadata; raises ``ImageError`` with a one-line reason."""
         if self._decoded is None:
-            self._decoded = imaging.open_image(self.data, max_pixels=self.max_pixels)
+            decoded = imaging.open_image(self.data, max_pixels=self.max_pixels)
+            decoded.pixels.flags.writeable = False
+            self._decoded = decoded
         return self._decoded
 
     @property
     def pixels(self) -> np.ndarray:
-        """``(height, width, 3)`` uint8 RGB pixels, EXIF orientation applied."""
+        """``(height, width, 3)`` uint8 RGB pixels, EXIF orientation applied; read-only, as every
+        extractor of a detector reads the same array (copy them to change them)."""
         return self.decode().pixels
 
     @property
@@ -163,6 +166,11 @@ class Sample:
             state["_decoded"] = None
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._decoded is not None:  # pickle does not keep the flag: pixels stay read-only
+            self._decoded.pixels.flags.writeable = False
+
     def __repr__(self) -> str:
         label = {None: "?", 0: "real", 1: "synthetic"}.get(self.label, str(self.label))
         return f"Sample(id={self.id!r}, label={label})"
@@ -177,6 +185,12 @@ def _check_pixels(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype != np.uint8:
         raise ValueError(f"pixels must be uint8, got {pixels.dtype}")
     return np.ascontiguousarray(pixels)
+
+
+def _read_only(pixels: np.ndarray) -> np.ndarray:
+    view = pixels.view()
+    view.flags.writeable = False
+    return view
 
 
 def partition_readable(

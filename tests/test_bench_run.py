@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from negate_example.components import ColourLogisticDetector
 from negate_sdk import hookimpl
 from negate_sdk.bench.leaderboard import leaderboard_rows, render
 from negate_sdk.bench.results import metrics_from_predictions, read_predictions, read_results
@@ -100,7 +101,7 @@ def test_results_document_and_recomputation_from_predictions(dataset, tmp_path):
         assert set(metrics["per_generator"]) == {"sd-1.4", "stylegan2"}
         assert set(metrics["per_condition"]) == {"clean", "jpeg_q50", "blur_s2"}
         auc = metrics["overall"]["auc"]
-        assert set(auc) == {"value", "ci", "n"} and auc["n"] == 28
+        assert set(auc) == {"value", "ci", "n", "small_n"} and auc["n"] == 28 and auc["small_n"]
         assert auc["ci"][0] <= auc["value"] <= auc["ci"][1]
     assert document["provenance"]["seed"] == 0 and document["provenance"]["peak_memory_mb"] > 0
     assert document["provenance"]["images_per_second"] > 0
@@ -266,8 +267,27 @@ def test_leaderboard_formats_render_the_same_rows(dataset, tmp_path):
     assert json.loads(render(rows, "json")) == rows
     markdown = render(rows, "md")
     assert markdown.count("\n") == 2 + 3 and "| dataset | detector | n | AUC |" in markdown
+    assert [r["small_n"] for r in rows] == [True] * 3 and markdown.count("| 28 (small) |") == 3
+    assert "(small): under 30 images" in render(rows, "table")
+    big = [{**r, "small_n": False, "n": 300} for r in rows]
+    assert "(small)" not in render(big, "md") + render(big, "table")
+    document = read_results(path)  # results written before the flag existed: derived from n
+    for entry in document["runs"]:
+        for metric in entry["metrics"]["overall"].values():
+            del metric["small_n"]
+    assert [r["small_n"] for r in leaderboard_rows([document])] == [True] * 3
     jpeg_rows = leaderboard_rows([read_results(path)], condition="jpeg_q50")
     assert [r["condition"] for r in jpeg_rows] == ["jpeg_q50"] * 3
+    typo = CliRunner().invoke(build_cli(), ["leaderboard", str(path), "--condition", "jpeg_q5"])
+    assert (
+        typo.exit_code == 2
+        and "no results under condition 'jpeg_q5'; did you mean 'jpeg_q50'?" in typo.output
+    )
+    bogus = CliRunner().invoke(build_cli(), ["leaderboard", str(path), "--condition", "bogus"])
+    assert bogus.exit_code == 2 and "these results hold: clean, jpeg_q50" in bogus.output
+    assert (
+        CliRunner().invoke(build_cli(), ["leaderboard", str(path), "--condition", "jpeg_q50"]).exit_code == 0
+    )
 
 
 @pytest.mark.skipif(not (DEV / "manifest.csv").is_file(), reason="the dev image sets are not on this machine")
@@ -289,3 +309,67 @@ def test_dev_faces_end_to_end(tmp_path):
     for entry in document["runs"]:
         assert recomputed[(entry["detector"], entry["fold"])] == entry["metrics"]
         assert entry["metrics"]["overall"]["auc"]["n"] == 80
+
+
+class BrokenFit(ColourLogisticDetector):
+    """The example detector whose training fails, as a CLIP detector does without its weights."""
+
+    def _fit_scorer(self, samples, y, train, val, *, features=None, progress=None) -> dict:
+        raise RuntimeError("weights unavailable: the hub is unreachable\nTraceback detail")
+
+
+class BrokenDouble:
+    """Registers :class:`BrokenFit` as ``test_broken``, and a detector that cannot even be built."""
+
+    @hookimpl
+    def negate_register_detectors(self, register):
+        register("test_broken", BrokenFit)
+        register("test_unbuildable", lambda: (_ for _ in ()).throw(OSError("no such weights file")))
+
+
+@pytest.fixture
+def broken_double(default_host):
+    default_host.add_plugin(BrokenDouble(), "broken_double")
+    yield
+    default_host.remove_plugin("broken_double")
+
+
+def test_a_failing_detector_is_recorded_and_the_others_are_written(dataset, tmp_path, broken_double):
+    detectors = ["dummy", "test_broken", "test_unbuildable"]
+    (path,) = run(config(dataset, tmp_path, detectors=detectors, perturb=[]), tmp_path / "out")
+    document = read_results(path)
+    assert [r["detector"] for r in document["runs"]] == ["dummy", "example_colour_moments/logistic"]
+    assert document["failed"] == [
+        {"detector": "test_unbuildable", "fold": "train-test", "stage": "build",
+         "reason": "OSError: no such weights file"},
+        {"detector": "test_broken", "fold": "train-test", "stage": "fit",
+         "reason": "RuntimeError: weights unavailable: the hub is unreachable"},
+    ]  # fmt: skip
+    assert {r["detector"] for r in read_predictions(path.with_name("predictions.parquet"))} == {
+        "dummy",
+        "example_colour_moments/logistic",
+    }
+    assert (tmp_path / "out" / "leaderboard.md").is_file() and (tmp_path / "out" / "report.html").is_file()
+
+
+def test_cli_exit_status_says_a_run_was_partial_and_nothing_is_written_when_all_failed(
+    dataset, tmp_path, broken_double
+):
+    common = ["--dataset", str(dataset), "--n-boot", "20", "--cache-dir", str(tmp_path / "cache")]
+    out = tmp_path / "partial"
+    args = ["run", "--detector", "dummy", "--detector", "test_broken", "--output", str(out), "--json"]
+    partial = CliRunner().invoke(build_cli(), args + common)
+    assert partial.exit_code == 3, partial.output
+    summary = json.loads(partial.stdout)
+    assert [row["detector"] for row in summary["leaderboard"]] == ["dummy"]
+    assert summary["failed"][0]["detector"] == "test_broken" and summary["failed"][0]["stage"] == "fit"
+    assert "warning: data / test_broken (train-test) failed to fit: RuntimeError: weights" in partial.stderr
+    assert read_results(out / "results.json")["failed"][0]["reason"].startswith("RuntimeError: weights")
+    none = tmp_path / "none"
+    failed = CliRunner().invoke(
+        build_cli(), ["run", "--detector", "test_broken", "--output", str(none), *common]
+    )
+    assert failed.exit_code == 1 and not none.exists()
+    assert (
+        "no detector finished: test_broken failed to fit: RuntimeError: weights unavailable" in failed.output
+    )

@@ -76,7 +76,21 @@ def test_list_table_and_empty_filter():
 def test_unknown_kind_suggests():
     result = run(["list", "detektors"])
     assert result.exit_code == 2
-    assert "unknown kind 'detektors'" in result.output and "did you mean 'detectors'?" in result.output
+    assert "'detektors' is not a kind, a plugin or a component name" in result.output
+    assert "did you mean 'detectors' or 'extractors'?" in result.output
+    assert "unknown kind 'detektors'" in run(["list", "detektors", "dum*"]).output  # with a FILTER: a kind
+    nothing = run(["list", "myplugin"])
+    assert nothing.exit_code == 2 and "'myplugin' is not a kind, a plugin or a component name (kinds:" in (
+        nothing.output
+    )
+
+
+def test_one_word_that_is_no_kind_is_a_plugin_or_a_filter():
+    by_plugin = json.loads(run(["list", "negate_example", "--json"]).output)
+    assert sorted(r["name"] for r in by_plugin) == ["example_colour_logistic", "example_colour_moments"]
+    assert {r["plugin"] for r in by_plugin} == {"negate_example"}
+    by_word = json.loads(run(["list", "colour_mom", "--json"]).output)
+    assert [(r["kind"], r["name"]) for r in by_word] == [("extractor", "example_colour_moments")]
 
 
 def test_show_unknown_name_is_one_line_with_suggestion():
@@ -144,3 +158,61 @@ def test_a_broken_plugin_is_reported_and_the_cli_still_works(default_host):
     )
     rows = {row["name"]: row for row in json.loads(run(["plugins", "--json"]).output)}
     assert rows["broken"]["error"].startswith("negate_register_detectors raised ImportError")
+
+
+@pytest.fixture
+def restore_logging():
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+    logging.captureWarnings(False)
+
+
+def test_warnings_and_log_records_go_through_logging_with_verbosity(monkeypatch, restore_logging):
+    import logging
+    import warnings
+
+    def noisy():
+        # as PIL does on a TIFF with odd tags: a UserWarning, which warnings would print with a source line
+        warnings.warn(
+            "Metadata Warning, tag 282 had too many entries: 2, expected 1", UserWarning, stacklevel=1
+        )
+        logging.getLogger("negate_sdk.test").info("decoded 3 images")
+        logging.getLogger("negate_sdk.test").debug("cache hit")
+
+    monkeypatch.setattr("negate_sdk.cli.list_cmd.warn_plugin_failures", noisy)
+    default = CliRunner().invoke(build_cli(), ["list", "detectors", "--json"])
+    assert default.exit_code == 0 and json.loads(default.stdout)  # stdout stays clean JSON
+    (line,) = default.stderr.splitlines()
+    assert line.startswith("warning: ") and line.endswith(
+        "UserWarning: Metadata Warning, tag 282 had too many entries: 2, expected 1"
+    )
+    verbose = CliRunner().invoke(build_cli(), ["-v", "list", "detectors", "--json"])
+    assert "info: decoded 3 images" in verbose.stderr.splitlines() and "cache hit" not in verbose.stderr
+    for cli in (build_cli(), build_negate_cli()):  # both programs take them, before the command
+        assert "-v, --verbose" in run(["--help"], cli).output and "-q, --quiet" in run(["--help"], cli).output
+    very = CliRunner().invoke(build_cli(), ["-vv", "list", "detectors", "--json"])
+    assert "debug: cache hit" in very.stderr.splitlines()
+    quiet = CliRunner().invoke(build_cli(), ["-q", "list", "detectors", "--json"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_library_code_never_prints():
+    import ast
+    from pathlib import Path
+
+    root = Path(negate_sdk.__file__).resolve().parents[1]
+    # the CLI prints by design; negate_handcrafted/docs.py is a script whose main reports to stderr
+    skip = {root / "negate_sdk" / "cli", root / "plugins" / "negate_handcrafted" / "docs.py"}
+    offenders = []
+    for base in (root / "negate_sdk", root / "plugins"):
+        for path in base.rglob("*.py"):
+            if any(path == s or s in path.parents for s in skip) or "build" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from conftest import make_default_host
 from sklearn.linear_model import LogisticRegression
 
-from negate_sdk.api import BaseExtractor, BaseVeto, VetoDecision, VetoEffect
+from negate_sdk.api import BaseExtractor, BaseVeto, Sample, VetoDecision, VetoEffect
 from negate_sdk.conformance import (
     check_classifier,
     check_entry,
@@ -90,9 +92,41 @@ class BadParams(BaseExtractor):
         return np.array([1.0])
 
 
+class InPlaceExtractor(BaseExtractor):
+    """Centres the pixels in place: every later extractor of the sample would read corrupted pixels."""
+
+    name = "inplace"
+    version = "1"
+
+    def feature_names(self):
+        return ["mean"]
+
+    def features(self, pixels):
+        pixels -= pixels.min()
+        return np.array([pixels.mean()])
+
+
+class UnlockingExtractor(BaseExtractor):
+    """Makes the pixels writeable again and changes one of them (caught by comparing afterwards)."""
+
+    name = "unlocking"
+    version = "1"
+
+    def feature_names(self):
+        return ["first"]
+
+    def features(self, pixels):
+        value = float(pixels[0, 0, 0])
+        pixels.setflags(write=True)
+        pixels[0, 0, 0] = 7
+        return np.array([value])
+
+
 @pytest.mark.parametrize(
     ("extractor", "message"),
     [
+        (InPlaceExtractor(), "transform must not write into the input pixels \\(.*read-only"),
+        (UnlockingExtractor(), "transform must not change the input pixels \\(changed: conformance-0\\)"),
         (Float64Extractor(), "float32"),
         (BatchDependentExtractor(), "batch != one-at-a-time"),
         (NaNExtractor(), "non-finite features: \\['nan__ratio'\\]"),
@@ -119,3 +153,17 @@ def test_the_suite_catches_a_raise_veto_returning_genuine():
 
 def test_sklearn_logistic_regression_is_a_classifier():
     check_classifier(LogisticRegression())
+
+
+def test_sample_pixels_are_read_only_and_the_callers_array_is_not_frozen():
+    array = np.zeros((9, 11, 3), dtype=np.uint8)
+    sample = Sample.from_array(array)
+    with pytest.raises(ValueError, match="read-only"):
+        sample.pixels[0, 0, 0] = 1
+    assert array.flags.writeable  # a read-only view: the caller's own array is left as it was
+    assert not pickle.loads(pickle.dumps(sample)).pixels.flags.writeable  # also in another process
+    decoded = Sample.from_bytes(sample.data)  # a lossless PNG, decoded on first use
+    assert not decoded.pixels.flags.writeable
+    assert np.array_equal(decoded.pixels, array)
+    with pytest.raises(ValueError, match="read-only"):
+        InPlaceExtractor().transform([decoded])

@@ -274,3 +274,20 @@ def test_too_few_images_is_a_clear_error():
 def test_unfitted_detector_says_so():
     with pytest.raises(ValueError, match="not fitted"):
         make().predict_proba(brightness_samples(2))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e300])
+def test_a_non_finite_feature_is_that_images_error_never_a_verdict(bad):
+    samples = brightness_samples(60)
+    detector = make().fit(samples)
+    X = detector.extract(samples[:3]).astype(np.float64)
+    X[1, 0] = bad  # 1e300 overflows the float32 features to inf
+    verdicts = detector.verdicts(samples[:3], features=X)
+    assert verdicts[1].error == "features of test_brightness are not finite (NaN or infinite)"
+    assert np.isnan(verdicts[1].score) and verdicts[1].label is Label.UNCERTAIN
+    assert [v.error for v in (verdicts[0], verdicts[2])] == [None, None]
+    assert [v.score for v in (verdicts[0], verdicts[2])] == [
+        v.score for v in detector.verdicts(samples[:3:2])
+    ]
+    with pytest.raises(ValueError, match="features of test_brightness are not finite"):
+        make().fit(samples, features=np.where(np.arange(60)[:, None] == 5, np.nan, detector.extract(samples)))

@@ -109,8 +109,74 @@ def test_heads_refuse_single_class_and_wrong_shapes():
     with pytest.raises(ValueError, match="both classes"):
         head.fit(X, np.zeros(50))
     head.fit(X, y)
-    with pytest.raises(ValueError, match="fitted on 5 features"):
+    with pytest.raises(ValueError, match="X has 3 features, but LogisticHead is expecting 5 features"):
         head.predict_proba(X[:, :3])
+
+
+def small(name):
+    """A head quick enough to fit many times."""
+    params = {"n_estimators": 5} if name in ("random_forest", "lightgbm", "xgboost") else {}
+    head = negate_sdk.create_classifier(name, **params)
+    if name == "ensemble":
+        head.set_params(lightgbm__n_estimators=5, random_forest__n_estimators=5)
+    return head
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_every_head_refuses_the_same_bad_input_the_same_way(name):
+    from scipy.sparse import csr_matrix
+    from sklearn.exceptions import NotFittedError
+
+    X, y = xor_data(60)
+    head = small(name)
+    with pytest.raises(NotFittedError, match="not fitted yet") as raised:
+        head.predict_proba(X)
+    assert isinstance(raised.value, ValueError) and isinstance(raised.value, AttributeError)
+    for bad in (np.nan, np.inf, -np.inf):
+        Xbad = X.copy()
+        Xbad[3, 1] = bad
+        with pytest.raises(ValueError, match=r"Input X contains (NaN|infinity)"):
+            small(name).fit(Xbad, y)
+        with pytest.raises(ValueError, match="X holds NaN or inf values"):
+            head.fit(X, y).predict_proba(Xbad)
+    with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
+        small(name).fit(X, None)
+    with pytest.raises(ValueError, match="Only binary classification is supported; y is multiclass"):
+        small(name).fit(X, np.arange(60) % 3)
+    with pytest.raises(ValueError, match="Only binary classification is supported; y is continuous"):
+        small(name).fit(X, X[:, 0])
+    with pytest.raises(TypeError, match=r"[Ss]parse"):
+        small(name).fit(csr_matrix(X), y)
+    with pytest.raises(TypeError, match="does not accept sparse input"):
+        head.predict_proba(csr_matrix(X))
+
+
+def test_any_two_labels_are_fitted_with_the_larger_as_synthetic(tmp_path):
+    X, _ = xor_data(200)
+    line = (X[:, 0] + X[:, 2] > 0).astype(int)
+    words = np.array(["real", "synthetic"])[line]
+    head = negate_sdk.create_classifier("logistic").fit(X, words)
+    reference = negate_sdk.create_classifier("logistic").fit(X, line)
+    assert list(head.classes_) == ["real", "synthetic"]
+    np.testing.assert_array_equal(head.predict_proba(X), reference.predict_proba(X))
+    np.testing.assert_array_equal(head.predict(X), np.array(["real", "synthetic"])[reference.predict(X)])
+    with pytest.raises(ValueError, match="only a head fitted on labels 0 and 1 can be saved"):
+        head.save_weights(tmp_path, "head")
+
+
+def test_ensemble_members_set_to_plain_values_are_clear_errors():
+    X, y = xor_data(60)
+    ensemble = small("ensemble")
+    assert ensemble.set_params(members=np.inf).get_params()["members"] == np.inf  # deep, yet no error
+    with pytest.raises(ValueError, match="members must be a list of \\(label, head\\) pairs; got inf"):
+        ensemble.fit(X, y)
+    with pytest.raises(ValueError, match="member 'svm' is None, not a head with fit and predict_proba"):
+        small("ensemble").set_params(svm=None).fit(X, y)
+    with pytest.raises(ValueError, match="member labels must be distinct"):
+        negate_sdk.create_classifier("ensemble", members=[("a", small("logistic"))] * 2).fit(X, y)
+    plain = negate_sdk.create_classifier("ensemble", members=[["lr", small("logistic")]], weights=(1,))
+    assert plain.fit(X, y).get_params()["lr__C"] == 1.0
+    assert plain.predict(X).shape == (60,)
 
 
 class Untrusted:

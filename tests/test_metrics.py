@@ -12,7 +12,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from negate_sdk.bench.metrics import compute_metrics, paired_bootstrap_delta
+from negate_sdk.bench.metrics import MIN_GROUP_N, compute_metrics, paired_bootstrap_delta, wilson_interval
 
 
 def simulate(n=600, seed=0, ties=False):
@@ -69,6 +69,7 @@ def test_perfect_and_single_class_sets():
         "value": None,
         "ci": [None, None],
         "n": 0,
+        "small_n": True,
     }
 
 
@@ -112,3 +113,49 @@ def test_paired_delta_recovers_a_planted_bias():
     # (0.95 - 0.85) - (0.80 - 0.85) = 0.15
     assert delta["value"] == pytest.approx(0.15, abs=0.03)
     assert delta["ci"][0] < delta["value"] < delta["ci"][1] and delta["ci"][0] > 0.08
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "expected"),
+    [
+        (0, 10, [0.0, 0.2775]),  # hand-computed: z²/(2n) / (1 + z²/n) twice
+        (4, 4, [0.5101, 1.0]),
+        (10, 10, [0.7225, 1.0]),
+        (5, 10, [0.2366, 0.7634]),
+        (1, 2, [0.0945, 0.9055]),
+    ],
+)
+def test_wilson_interval_matches_hand_computed_values(successes, n, expected):
+    assert wilson_interval(successes, n) == pytest.approx(expected, abs=5e-5)
+
+
+def test_wilson_interval_of_nothing_is_undefined():
+    assert wilson_interval(0, 0) == [None, None]
+
+
+def test_tiny_groups_are_flagged_and_all_or_nothing_rates_get_wilson_intervals():
+    y = np.array([0, 0, 1, 1])
+    m = compute_metrics(y, np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1]), n_boot=200)
+    # every resample agrees, so the bootstrap says [1, 1]: kept for AUC, flagged as a small group
+    assert m["auc"]["value"] == 1.0 and m["auc"]["small_n"] is True
+    # the rates no longer look certain: 2 of 2 synthetics found, 0 of 2 reals flagged, 4 of 4 right
+    assert m["tpr"]["ci"] == pytest.approx([0.3424, 1.0], abs=5e-5) and m["tpr"]["n"] == 2
+    assert m["fpr"]["ci"] == pytest.approx([0.0, 0.6576], abs=5e-5)
+    assert m["accuracy"]["ci"] == pytest.approx([0.5101, 1.0], abs=5e-5)
+    assert m["uncertain_rate"]["ci"] == pytest.approx([0.0, 0.4899], abs=5e-5)
+
+
+def test_small_n_follows_the_count_each_metric_is_about():
+    n_real, n_fake = MIN_GROUP_N + 5, MIN_GROUP_N - 1
+    y = np.array([0] * n_real + [1] * n_fake)
+    score = np.linspace(0, 1, len(y))
+    m = compute_metrics(y, score, (score > 0.5).astype(int), n_boot=50)
+    assert m["auc"]["small_n"] is False and m["fpr"]["small_n"] is False
+    assert m["tpr"]["small_n"] is True and m["synthetic_share_fake"]["small_n"] is True
+
+
+def test_rates_strictly_between_zero_and_one_keep_their_bootstrap_interval():
+    y, score, pred = simulate(n=200)
+    m = compute_metrics(y, score, pred, n_boot=200, seed=3)
+    k, n = round(m["tpr"]["value"] * m["tpr"]["n"]), m["tpr"]["n"]
+    assert 0 < k < n and m["tpr"]["ci"] != pytest.approx(wilson_interval(k, n))

@@ -139,3 +139,20 @@ def test_train_then_check_end_to_end(tmp_path):
 def test_train_needs_exactly_one_detector_choice(tmp_path):
     result = CliRunner().invoke(build_cli(), ["train", "--dataset", "x", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "give exactly one of --detector or --extractors" in result.output
+
+
+def test_train_table_rounds_its_figures_and_json_keeps_them_whole(tmp_path):
+    from test_bench_run import write_dataset
+
+    dataset = write_dataset(tmp_path / "data")
+    common = ["train", "--extractors", "example_colour_moments", "--dataset", str(dataset)]
+    common += ["--cache-dir", str(tmp_path / "cache")]
+    table = CliRunner().invoke(build_cli(), [*common, "--out", str(tmp_path / "a")])
+    assert table.exit_code == 0, table.output
+    summary = json.loads(
+        CliRunner().invoke(build_cli(), [*common, "--out", str(tmp_path / "b"), "--json"]).stdout
+    )
+    brier = summary["validation_metrics"]["brier"]
+    assert brier != round(brier, 4)  # a figure with more digits than shown
+    row = next(line for line in table.stdout.splitlines() if " brier " in line)
+    assert row.split("│")[2].strip() == str(round(brier, 4))

@@ -13,6 +13,7 @@ import pytest
 import negate_sdk
 from negate_sdk import hookimpl
 from negate_sdk.plugins import PluginHost, use_host
+from negate_sdk.registry import KINDS
 
 
 class GoodPlugin:
@@ -43,7 +44,15 @@ class RaisingPlugin:
     @hookimpl
     def negate_register_extractors(self, register):
         register("raising_first", dict)
+
+    @hookimpl
+    def negate_register_detectors(self, register):
+        register("raising_detector", dict)
         raise RuntimeError("boom while registering\nsecond line")
+
+    @hookimpl
+    def negate_register_datasets(self, register):  # hooks run in KINDS order: this one comes later
+        register("raising_dataset", dict)
 
 
 class CollidingPlugin:
@@ -104,9 +113,13 @@ def test_wrong_hook_arguments_are_refused(default_host):
 def test_a_plugin_raising_while_registering_is_reported(default_host):
     default_host.add_plugin(RaisingPlugin(), "raising")
     failures = {i.name: i.error for i in default_host.failures()}
-    assert failures == {"raising": "negate_register_extractors raised RuntimeError: boom while registering"}
-    assert negate_sdk.is_extractor("raising_first")  # what it registered before failing stays usable
-    assert negate_sdk.is_detector("example_colour_logistic")
+    assert failures == {"raising": "negate_register_detectors raised RuntimeError: boom while registering"}
+    # nothing the plugin registered stays: not the earlier hook's, not the failing hook's, no later hook's
+    assert not negate_sdk.is_extractor("raising_first")
+    assert not negate_sdk.is_detector("raising_detector")
+    assert not negate_sdk.is_dataset("raising_dataset")
+    assert all(e.plugin != "raising" for kind in KINDS for e in default_host.registry(kind).entries())
+    assert negate_sdk.is_detector("example_colour_logistic")  # the other plugins keep working
 
 
 def test_collision_names_both_plugins_and_keeps_the_first(default_host):
@@ -158,10 +171,18 @@ def test_env_disable_autoload_keeps_builtins_only():
     assert "negate_example" not in host.plugins
     assert all(info.builtin for info in host.plugins.values())
     assert "dummy" in host.registry("detector")
+    builtins = set(host.plugins)
     both = PluginHost.from_env(
         {"NEGATE_DISABLE_PLUGIN_AUTOLOAD": "1", "NEGATE_LOAD_PLUGINS": "negate_example"}
     )
-    assert set(both.plugins) == {"negate_example"}
+    assert set(both.plugins) == builtins | {"negate_example"}  # the built-ins plus those named
+    assert both.failures() == []
+    # the documented plugin test: a recipe of the example plugin on a built-in head, with the built-ins
+    assert {"dummy", "example_colour_logistic"} <= set(both.registry("detector").names())
+    assert "logistic" in both.registry("classifier")
+    direct = PluginHost()
+    direct.load_entrypoints(only=["negate-example"], autoload=False)
+    assert set(direct.plugins) == builtins | {"negate_example"}
 
 
 def test_autoload_without_env_finds_the_example():

@@ -1,7 +1,9 @@
 """The leaderboard: one row per dataset × detector × fold, every figure with its 95% interval.
 
 Rows come from ``results.json`` files only (never from a threshold tuned on test labels). A detector
-evaluated on a dataset it was trained on (its card's ``trained_on``) is flagged ``contaminated``.
+evaluated on a dataset it was trained on (its card's ``trained_on``) is flagged ``contaminated``; a row
+measured on fewer than :data:`~negate_sdk.bench.metrics.MIN_GROUP_N` images is flagged ``small_n`` and its
+``n`` shown as ``12 (small)``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import io
 import json
 from collections.abc import Sequence
 from typing import Any
+
+from negate_sdk.bench.metrics import MIN_GROUP_N
 
 COLUMNS = (
     ("auc", "AUC"),
@@ -64,6 +68,8 @@ def leaderboard_rows(documents: Sequence[dict[str, Any]], condition: str = "clea
                 "fold": run["fold"],
                 "condition": condition,
                 "n": block["auc"]["n"],
+                # too few images for the intervals to separate detectors (results before the flag: from n)
+                "small_n": bool(block["auc"].get("small_n", block["auc"]["n"] < MIN_GROUP_N)),
                 "contaminated": bool(run.get("contaminated")),
                 "seen_generators": list(run.get("seen_generators", [])),
                 "pretrained": run.get("family") == "pretrained",
@@ -114,7 +120,8 @@ def display_row(row: dict[str, Any], view: str = "standard") -> list[str]:
         name += f" (trained on {', '.join(row['seen_generators'])})"
     fold = "" if row["fold"] in ("train-test", "model") else f" {row['fold']}"
     cells = [_fmt(row.get(k), row.get(f"{k}_ci")) for k, _ in VIEWS[view]]
-    return [row["dataset"] + fold, name, str(row["n"]), *cells]
+    n = f"{row['n']} (small)" if row.get("small_n") else str(row["n"])
+    return [row["dataset"] + fold, name, n, *cells]
 
 
 def html_table(rows: Sequence[dict[str, Any]], view: str = "standard") -> str:
@@ -133,7 +140,7 @@ def render(rows: list[dict[str, Any]], fmt: str, view: str = "standard") -> str:
         return json.dumps(rows, indent=2)
     if fmt == "csv":
         buffer = io.StringIO()
-        fields = ["dataset", "fold", "detector", "condition", "n", "contaminated", "content_hash"]
+        fields = ["dataset", "fold", "detector", "condition", "n", "small_n", "contaminated", "content_hash"]
         fields += [name for key, _ in columns for name in (key, f"{key}_lo", f"{key}_hi")]
         writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
@@ -156,7 +163,9 @@ def render(rows: list[dict[str, Any]], fmt: str, view: str = "standard") -> str:
 
         from negate_sdk.safetext import printable
 
-        table = Table(title="leaderboard (95% bootstrap intervals)", header_style="bold")
+        small = any(row.get("small_n") for row in rows)
+        caption = f"(small): under {MIN_GROUP_N} images, too few to rank by" if small else None
+        table = Table(title="leaderboard (95% intervals)", caption=caption, header_style="bold")
         for header in headers(view):
             table.add_column(header, overflow="fold")
         for row in rows:  # plain text: names are user input, never markup

@@ -11,15 +11,13 @@ from typing import Any
 import numpy as np
 
 from negate_sdk.bench.clip_bias import clip_bias
+from negate_sdk.bench.metrics import MIN_GROUP_N
 from negate_sdk.bench.results import SCHEMA_VERSION, columns_from_records, group_metrics
 from negate_sdk.params import json_params
 from negate_sdk.sample import Sample
 from negate_sdk.verdicts import Label, Verdict
 
 MAX_LISTED_FAILURES = 200
-# Below this many images a group's interval is too wide to compare detectors by (a 95% interval on a rate
-# measured on 30 images spans about ±0.18 at 50%): such groups are listed in the results and warned about.
-MIN_GROUP_N = 30
 
 
 def small_groups(metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -139,8 +137,10 @@ def results_document(
     runs: list[dict[str, Any]],
     clip: list[dict[str, Any]],
     provenance: dict[str, Any],
+    failed: list[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The ``results.json`` document of one dataset."""
+    """The ``results.json`` document of one dataset; ``failed`` lists the detectors that could not finish
+    a fold (``{"detector", "fold", "stage", "reason"}``)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -159,6 +159,7 @@ def results_document(
             "conditions": conditions,
         },
         "runs": runs,
+        "failed": list(failed),
         "clip_bias": clip,
         "provenance": provenance,
     }

@@ -10,8 +10,10 @@ together or not at all (:mod:`negate_sdk.bench.outputs`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,27 @@ from negate_sdk.bench.perturb import perturb, resolve_conditions
 from negate_sdk.bench.records import clip_bias_entries, prediction_record, results_document, run_entry
 from negate_sdk.bench.results import environment, environment_versions, peak_memory_mb
 from negate_sdk.detectors import fit_detector
+from negate_sdk.detectors.base import first_line
 from negate_sdk.detectors.fitting import FitResult, readable
 from negate_sdk.features import FeatureMatrix, extract_features
 from negate_sdk.progress import ProgressFn
 from negate_sdk.sample import Sample
 from negate_sdk.store import FeatureStore, MemoryFeatureStore
 
-__all__ = ["RunConfig", "Runner", "run"]
+__all__ = ["NothingFinished", "RunConfig", "Runner", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DatasetParts:
+    """What the detectors of one dataset produced: results entries, prediction records, failures, and
+    whether each scored name uses CLIP."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    uses_clip: dict[str, bool] = field(default_factory=dict)
 
 
 class Runner:
@@ -199,6 +215,59 @@ class Runner:
         self._time(f"score:{name}", time.perf_counter() - start)
         return records, failures
 
+    def run_detector(
+        self,
+        spec: DetectorSpec,
+        detector: Any,
+        fold: protocols.Fold,
+        train: Sequence[Sample],
+        test: Sequence[Sample],
+        seen: frozenset[str],
+        conditions: Sequence[str],
+        *,
+        dataset_id: str,
+        parts: DatasetParts,
+    ) -> None:
+        """Fit and score one detector on one fold, adding its entries and records to ``parts``.
+
+        An exception while fitting or scoring is recorded in ``parts.failed`` with its one-line reason (the
+        points already scored are kept); the run carries on with the other detectors.
+        """
+        runs, records, failed, uses_clip = parts.runs, parts.records, parts.failed, parts.uses_clip
+        c = self.config
+        what, stage = spec.name, "fit"
+        try:
+            for name, fitted_detector, fitted in self.fitted_points(spec, detector, fold, train):
+                what, stage = name, "score"
+                fold_records, test_failures = [], {}
+                for condition in conditions:
+                    samples = test if condition == "clean" else [perturb(s, condition, c.seed) for s in test]
+                    recs, failures = self.score(name, fitted_detector, samples, condition, fold.name, seen)
+                    fold_records += recs
+                    test_failures.update({f"{condition}:{k}": v for k, v in failures.items()})
+                records += fold_records
+                uses_clip[name] = spec.uses_clip or fitted_detector.uses_clip
+                runs.append(
+                    run_entry(
+                        name,
+                        fitted_detector,
+                        fold=fold,
+                        dataset_id=dataset_id,
+                        uses_clip=uses_clip[name],
+                        records=fold_records,
+                        train_failures=fitted.failures,
+                        test_failures=test_failures,
+                        from_cache=fitted.from_cache,
+                        n_boot=c.n_boot,
+                        seed=c.seed,
+                    )
+                )
+        except Exception as err:  # recorded with its reason; the other detectors carry on
+            logger.warning(
+                "%s / %s (%s) failed to %s: %s", dataset_id, what, fold.name, stage, first_line(err)
+            )
+            failed.append(_failure(what, fold.name, stage, err))
+
     # -- a whole dataset ---------------------------------------------------------------------------
 
     def run_dataset(self, dataset: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -210,8 +279,7 @@ class Runner:
         folds = self.folds(manifest)
         specs = detector_specs(c)
         conditions = ["clean", *resolve_conditions(c.perturb)] if c.perturb else ["clean"]
-        runs, records = [], []
-        uses_clip: dict[str, bool] = {}
+        parts = DatasetParts()
         n_images = 0
         for fold in folds:
             train = self.samples(fold.train) if fold.train is not None else []
@@ -220,37 +288,21 @@ class Runner:
                 s.id for s in test if fold.seen_in_training and _sha256(s) in fold.seen_in_training
             )
             n_images += len(train) + len(test) * len(conditions)
-            detectors = {spec.name: spec.build() for spec in specs}
-            trainable = {s.name: detectors[s.name] for s in specs if s.trainable}
+            detectors = {}
+            for spec in specs:
+                try:
+                    detectors[spec.name] = spec.build()
+                except Exception as err:  # one detector that cannot be built must not sink the others
+                    logger.warning("%s / %s (%s) failed to build: %s", manifest.id, spec.name, fold.name,
+                                   first_line(err))  # fmt: skip
+                    parts.failed.append(_failure(spec.name, fold.name, "build", err))
+            trainable = {s.name: detectors[s.name] for s in specs if s.trainable and s.name in detectors}
             apply_params(trainable, c.params, c.device, seed=c.seed)
             for spec in specs:
-                for name, detector, fitted in self.fitted_points(spec, detectors[spec.name], fold, train):
-                    fold_records, test_failures = [], {}
-                    for condition in conditions:
-                        samples = (
-                            test if condition == "clean" else [perturb(s, condition, c.seed) for s in test]
-                        )
-                        recs, failures = self.score(name, detector, samples, condition, fold.name, seen)
-                        fold_records += recs
-                        test_failures.update({f"{condition}:{k}": v for k, v in failures.items()})
-                    records += fold_records
-                    uses_clip[name] = spec.uses_clip or detector.uses_clip
-                    runs.append(
-                        run_entry(
-                            name,
-                            detector,
-                            fold=fold,
-                            dataset_id=manifest.id,
-                            uses_clip=uses_clip[name],
-                            records=fold_records,
-                            train_failures=fitted.failures,
-                            test_failures=test_failures,
-                            from_cache=fitted.from_cache,
-                            n_boot=c.n_boot,
-                            seed=c.seed,
-                        )
-                    )
-        clip = clip_bias_entries(uses_clip, records, folds, n_boot=c.n_boot, seed=c.seed)
+                if spec.name in detectors:
+                    self.run_detector(spec, detectors[spec.name], fold, train, test, seen, conditions,
+                                      dataset_id=manifest.id, parts=parts)  # fmt: skip
+        clip = clip_bias_entries(parts.uses_clip, parts.records, folds, n_boot=c.n_boot, seed=c.seed)
         wall_time = time.perf_counter() - wall
         provenance = {
             **environment(),
@@ -266,11 +318,21 @@ class Runner:
             protocol=c.protocol if not c.train_on else "cross-dataset",
             folds=folds,
             conditions=conditions,
-            runs=runs,
+            runs=parts.runs,
             clip=clip,
             provenance=provenance,
+            failed=parts.failed,
         )
-        return document, records
+        return document, parts.records
+
+
+class NothingFinished(ValueError):
+    """Every detector of a run failed: nothing is written (a run with some finished is written, partial)."""
+
+
+def _failure(detector: str, fold: str, stage: str, err: BaseException) -> dict[str, str]:
+    """The ``failed`` entry of a detector that could not finish a fold: where, and why in one line."""
+    return {"detector": detector, "fold": fold, "stage": stage, "reason": first_line(err)}
 
 
 def _sha256(sample: Sample) -> str | None:
@@ -288,7 +350,9 @@ def _sha256(sample: Sample) -> str | None:
 def run(config: RunConfig, output: str | Path, progress: ProgressFn | None = None) -> list[Path]:
     """Run every dataset of ``config`` and publish the outputs under ``output`` as one set.
 
-    Returns the paths of the ``results.json`` files. Nothing appears in ``output`` unless every dataset
+    Returns the paths of the ``results.json`` files. A detector that fails (to build, fit or score) is
+    recorded in its dataset's ``failed`` list with a one-line reason while the others carry on; when none
+    finished, :class:`NothingFinished` is raised. Nothing appears in ``output`` unless every dataset
     finished; an existing ``output`` is replaced only when it holds an earlier run's outputs and nothing
     else (:func:`negate_sdk.bench.outputs.RunOutputs`).
     """
@@ -299,4 +363,10 @@ def run(config: RunConfig, output: str | Path, progress: ProgressFn | None = Non
         for dataset in config.datasets:
             document, records = runner.run_dataset(dataset)
             outputs.add(document, records)
+        failed = [f for d in outputs.documents for f in d["failed"]]
+        if failed and not any(d["runs"] for d in outputs.documents):
+            first = failed[0]
+            more = f" (and {len(failed) - 1} more failures)" if len(failed) > 1 else ""
+            where = f"{first['detector']} failed to {first['stage']}"
+            raise NothingFinished(f"no detector finished: {where}: {first['reason']}{more}")
     return outputs.results_paths

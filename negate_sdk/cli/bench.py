@@ -8,6 +8,7 @@ from negate_sdk.cli._common import NegateGroup
 from negate_sdk.cli.cache_cmd import cache_group
 from negate_sdk.cli.leaderboard_cmd import leaderboard_command
 from negate_sdk.cli.list_cmd import list_command
+from negate_sdk.cli.new_plugin_cmd import new_plugin_command
 from negate_sdk.cli.plugins_cmd import plugins_command
 from negate_sdk.cli.run_cmd import run_command
 from negate_sdk.cli.show_cmd import show_command
@@ -24,7 +25,7 @@ def build_cli() -> click.Group:
         """Benchmark detectors of AI-generated images: list components, run, compare."""
 
     commands = (run_command, leaderboard_command, cache_group, validate_command, list_command, show_command)
-    for command in (*commands, plugins_command):
+    for command in (*commands, plugins_command, new_plugin_command):
         cli.add_command(command)
     get_host().register_commands(cli)
     return cli

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from negate_sdk.cli._common import emit
+from negate_sdk.cli._common import PARTIAL, emit
 from negate_sdk.progress import stage_progress
 from negate_sdk.safetext import path_text
 
@@ -23,7 +23,7 @@ from negate_sdk.safetext import path_text
 IMAGE_SUFFIXES = {
     ".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".mpo",
 }  # fmt: skip
-EXIT_UNJUDGED = 3
+EXIT_UNJUDGED = PARTIAL
 
 
 def expand_paths(paths: tuple[str, ...]) -> Iterator[tuple[Path, str | None]]:

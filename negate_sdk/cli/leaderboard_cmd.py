@@ -8,6 +8,7 @@ import click
 
 from negate_sdk.artifacts import atomic_write_bytes
 from negate_sdk.bench.leaderboard import COLUMNS, FORMATS, VIEWS
+from negate_sdk.registry import suggest
 
 
 @click.command("leaderboard")
@@ -28,7 +29,10 @@ from negate_sdk.bench.leaderboard import COLUMNS, FORMATS, VIEWS
     help="table, md, csv, json, or html (the full offline report).",
 )
 @click.option(
-    "--condition", default="clean", show_default=True, help="A robustness condition instead of clean."
+    "--condition",
+    default="clean",
+    show_default=True,
+    help="A robustness condition of the results (jpeg_q50, ...) instead of clean.",
 )
 @click.option(
     "--view",
@@ -56,6 +60,15 @@ def leaderboard_command(
         documents = [read_results(p) for p in paths]
     except (ValueError, KeyError) as err:
         raise click.ClickException(str(err)) from None
+    conditions = {"clean"} | {c for d in documents for c in d.get("protocol", {}).get("conditions", [])}
+    if condition not in conditions:
+        hints = suggest(condition, conditions)
+        hint = (
+            f"did you mean '{hints[0]}'?" if hints else f"these results hold: {', '.join(sorted(conditions))}"
+        )
+        raise click.BadParameter(
+            f"no results under condition '{condition}'; {hint}", param_hint="--condition"
+        )
     rows = sort_rows(leaderboard_rows(documents, condition), sort_by)
     text = build_report(paths, sort_by) if fmt == "html" else render(rows, fmt, view)
     if output:

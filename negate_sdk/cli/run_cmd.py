@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
 import click
 
 from negate_sdk.bench.protocols import PROTOCOLS
-from negate_sdk.cli._common import JOBS, POSITIVE, parse_params
+from negate_sdk.cli._common import JOBS, PARTIAL, POSITIVE, parse_params
+
+logger = logging.getLogger(__name__)
 
 
 @click.command("run")
@@ -101,6 +104,8 @@ from negate_sdk.cli._common import JOBS, POSITIVE, parse_params
 def run_command(**options) -> None:
     """Train and score detectors on datasets: metrics with 95% intervals, results.json, predictions.parquet,
     leaderboard.md and report.html in the output folder.
+
+    A detector that fails is listed in results.json ("failed") and the exit status is 3 (partial).
     """
     from negate_sdk.bench.assembly import RunConfig
     from negate_sdk.bench.leaderboard import leaderboard_rows, render, sort_rows
@@ -150,10 +155,17 @@ def run_command(**options) -> None:
                 shown = ", ".join(f"{g['group']} (n={g['n']})" for g in small[:4])
                 more = f" and {len(small) - 4} more" if len(small) > 4 else ""
                 where = f"{document['dataset']['id']} / {entry['detector']}"
-                click.echo(f"warning: {where}: groups too small for their intervals to mean much: "
-                           f"{shown}{more}", err=True)  # fmt: skip
+                logger.warning(
+                    "%s: groups too small for their intervals to mean much: %s%s", where, shown, more
+                )
+    failed = [{"dataset": d["dataset"]["id"], **f} for d in documents for f in d.get("failed", [])]
     if options["as_json"]:
-        click.echo(json.dumps({"results": [str(p) for p in paths], "leaderboard": rows}, indent=2))
-        return
-    click.echo(render(rows, "table"))
-    click.echo(f"results: {', '.join(str(p) for p in paths)}\nreport:  {output / 'report.html'}", err=True)
+        summary = {"results": [str(p) for p in paths], "leaderboard": rows, "failed": failed}
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(render(rows, "table"))
+        click.echo(
+            f"results: {', '.join(str(p) for p in paths)}\nreport:  {output / 'report.html'}", err=True
+        )
+    if failed:  # the others' results are written; the status says the run is partial
+        click.get_current_context().exit(PARTIAL)

@@ -79,6 +79,20 @@ def first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
+class NonFiniteFeatures(ValueError):
+    """Features that are NaN or infinite. Never scored: an image's are that image's error (its verdict's
+    ``error`` is this message), and the rest of the batch is judged as usual."""
+
+    @classmethod
+    def of(cls, X: np.ndarray, feature_names: Sequence[str]) -> NonFiniteFeatures:
+        """The error for ``X``, naming the extractors (the part of a column's name before ``__``) whose
+        columns hold a value that is not finite."""
+        columns = np.flatnonzero(~np.isfinite(X).all(axis=0))
+        names = [str(feature_names[j]) if j < len(feature_names) else f"column {j}" for j in columns]
+        groups = dict.fromkeys(name.split("__", 1)[0] for name in names)
+        return cls(f"features of {', '.join(groups)} are not finite (NaN or infinite)")
+
+
 def component_versions(components: Sequence[Any]) -> dict[str, str]:
     """``{distribution: version}`` of the packages that provide ``components`` (their classes' modules)."""
     from importlib import metadata
@@ -330,6 +344,8 @@ class BaseDetector(ParamsMixin):
         for i in readable:
             try:
                 out[i] = float(score([i])[0])
+            except NonFiniteFeatures as err:
+                errors[i] = str(err)
             except Exception as err:
                 errors[i] = f"could not be scored: {first_line(err)}"
         return out

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from negate_sdk.artifacts import ArtifactError, load_skops, save_skops
-from negate_sdk.detectors.base import BaseDetector
+from negate_sdk.detectors.base import BaseDetector, NonFiniteFeatures
 from negate_sdk.novelty import NearestNeighbourNovelty
 from negate_sdk.params import json_params
 from negate_sdk.progress import ProgressFn
@@ -99,10 +99,15 @@ class Detector(BaseDetector):
     def extract(self, samples: Sequence[Sample]) -> np.ndarray:
         """``(n_samples, n_features)`` float32 features from every extractor, concatenated."""
         blocks = [e.transform(samples) for e in self.feature_extractors()]
-        return np.hstack(blocks).astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which _features refuses
+            return np.hstack(blocks).astype(np.float32, copy=False)
 
     def _features(self, samples: Sequence[Sample], features: np.ndarray | None) -> np.ndarray:
-        X = self.extract(samples) if features is None else np.asarray(features, dtype=np.float32)
+        if features is None:
+            X = self.extract(samples)
+        else:
+            with np.errstate(over="ignore"):
+                X = np.asarray(features, dtype=np.float32)
         if X.shape[0] != len(samples):
             raise ValueError(f"features have {X.shape[0]} rows for {len(samples)} samples")
         expected = getattr(self, "feature_names_", None)
@@ -110,6 +115,8 @@ class Detector(BaseDetector):
             raise ValueError(
                 f"features have {X.shape[1]} columns; the detector was fitted on {len(expected)}"
             )
+        if not np.isfinite(X).all():  # a head never scores them: the image gets an error instead
+            raise NonFiniteFeatures.of(X, expected or self.feature_names_out())
         return X
 
     # -- the scorer --------------------------------------------------------------------------------

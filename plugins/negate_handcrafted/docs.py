@@ -24,7 +24,9 @@ normalised tensor), is finite for any image (constant, 1 px, huge) and is docume
 
 ```python
 import negate_sdk
+from negate_sdk.manifests import resolve_dataset
 
+samples = list(resolve_dataset("dev-faces").sample(16, seed=0).to_samples())  # or Sample.from_path(...)
 extractor = negate_sdk.create_extractor("handcrafted")
 X = extractor.transform(samples)  # (n_samples, {{n_features}}) float32
 names = extractor.get_feature_names_out()  # "spectral__band_0_share", ...

@@ -104,31 +104,61 @@ class Head:
 
     # -- labels and features ----------------------------------------------------------------------
 
-    def _check_fit(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y).astype(np.int64).ravel()
-        if X.ndim != 2 or len(X) != len(y):
-            raise ValueError(f"X must be (n_samples, n_features) matching y; got {X.shape} and {y.shape}")
-        if set(np.unique(y)) != {0, 1}:
-            raise ValueError("a head needs labels of both classes, 0 (real) and 1 (synthetic)")
-        self.classes_ = np.array([0, 1])
-        self.n_features_in_ = X.shape[1]
-        return X, y
+    def _check_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` as finite float64 ``(n_samples, n_features)`` and ``y`` as 0/1; sets ``classes_``.
 
-    def _check_X(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has shape {X.shape}; this head was fitted on {self.n_features_in_} features")
+        ``y`` holds two distinct labels, the larger (after sorting) being the positive class: 1
+        (synthetic) of the usual 0/1. Errors are scikit-learn's (fitting imports it anyway).
+        """
+        from sklearn.utils.multiclass import type_of_target
+        from sklearn.utils.validation import check_X_y
+
+        X, y = check_X_y(X, y, dtype=np.float64, estimator=self)
+        kind = type_of_target(y, input_name="y", raise_unknown=True)
+        if kind != "binary":
+            raise ValueError(f"Only binary classification is supported; y is {kind}, a head needs two labels")
+        classes = np.unique(y)
+        if len(classes) != 2:
+            raise ValueError("y holds one class; a head needs labels of both classes (real and synthetic)")
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        return X, (y == classes[1]).astype(np.int64)
+
+    def _check_X(self, X: Any) -> np.ndarray:
+        """``X`` as finite float64 ``(n_samples, n_features_in_)``, checked in numpy: ``NotFittedError``
+        before ``fit``, ``TypeError`` for sparse input, ``ValueError`` for any other bad ``X``."""
+        if not hasattr(self, "n_features_in_"):
+            from sklearn.exceptions import NotFittedError  # only on this error path: scoring stays numpy-only
+
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+            raise TypeError(f"{type(self).__name__} does not accept sparse input; pass a dense array")
+        X = np.asarray(X)
+        if np.iscomplexobj(X):
+            raise ValueError("Complex data not supported")
+        X = X.astype(np.float64, copy=False)
+        if X.ndim != 2:
+            raise ValueError(
+                f"expected a 2-d array, got {X.ndim}-d; Reshape your data to (n_samples, n_features)"
+            )
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        if not np.isfinite(X).all():
+            raise ValueError("X holds NaN or inf values; a head scores finite features only")
         return X
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """``(n_samples, 2)`` probabilities of [real, synthetic]."""
+        """``(n_samples, 2)`` probabilities of ``classes_`` (usually [real, synthetic])."""
         p = np.clip(self._raw_proba(self._check_X(X)), 0.0, 1.0)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """``(n_samples,)`` labels at probability 0.5."""
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+        """``(n_samples,)`` labels (of ``classes_``): the positive one where its probability is above 0.5."""
+        positive = self.predict_proba(X)[:, 1] > 0.5  # as decision_function > 0 (scikit-learn's rule)
+        return self.classes_[positive.astype(np.int64)]
 
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -170,6 +200,10 @@ class Head:
         raise NotImplementedError
 
     def _base_state(self) -> dict[str, Any]:
+        if not np.array_equal(self.classes_, [0, 1]):
+            raise ValueError(
+                f"only a head fitted on labels 0 and 1 can be saved; its labels are {self.classes_}"
+            )
         return {"params": self.get_params(deep=False), "n_features_in": int(self.n_features_in_)}
 
 

@@ -142,7 +142,8 @@ class LightGBMHead(Head):
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """``(n_samples,)`` the booster's raw score (log-odds of synthetic)."""
-        return self.sigmoid_ * self.trees_.raw(self._check_X(X))
+        X = self._check_X(X)
+        return self.sigmoid_ * self.trees_.raw(X)
 
     def _raw_proba(self, X: np.ndarray) -> np.ndarray:
         return 0.5 * (1.0 + np.tanh(0.5 * self.sigmoid_ * self.trees_.raw(X)))
@@ -150,7 +151,8 @@ class LightGBMHead(Head):
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """``(n_samples, n_features)`` TreeSHAP contributions to the log-odds (LightGBM's ``pred_contrib``
         without its bias column)."""
-        return self.sigmoid_ * self.trees_.contributions(self._check_X(X))
+        X = self._check_X(X)
+        return self.sigmoid_ * self.trees_.contributions(X)
 
     def save_weights(self, directory: Path, stem: str) -> dict[str, Any]:
         """The booster in LightGBM's native text format."""

@@ -67,17 +67,36 @@ class EnsembleHead(Head):
         self.pooling = pooling
         self.n_jobs = n_jobs
 
+    def _listed(self) -> list[tuple[str, Any]]:
+        """``members`` (or the defaults) as a new list of ``(label, head)`` pairs; ValueError if not."""
+        members = default_members() if self.members is None else _pairs(self.members)
+        if members is None:
+            raise ValueError(f"members must be a list of (label, head) pairs; got {str(self.members)[:80]}")
+        return members
+
     def _members(self) -> list[tuple[str, Any]]:
-        return default_members() if self.members is None else list(self.members)
+        """:meth:`_listed`, each a distinct label and a head; a one-line ValueError for anything else."""
+        members = self._listed()
+        labels = [label for label, _ in members]
+        if not members or len(set(labels)) != len(labels) or any(not lb or "__" in lb for lb in labels):
+            raise ValueError(f"member labels must be distinct, non-empty and without '__'; got {labels}")
+        for label, head in members:
+            if not (callable(getattr(head, "fit", None)) and callable(getattr(head, "predict_proba", None))):
+                raise ValueError(
+                    f"member {label!r} is {str(head)[:40]}, not a head with fit and predict_proba"
+                )
+        return members
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Parameters, and with ``deep`` each member's as ``label__param``."""
+        """Parameters, and with ``deep`` each member's as ``label__param`` (members that are not (label,
+        estimator) pairs are left unexpanded)."""
         params = super().get_params(deep=False)
         if deep:
-            for label, head in self._members():
+            for label, head in default_members() if self.members is None else _pairs(self.members) or []:
                 params[label] = head
-                for key, value in head.get_params(deep=True).items():
-                    params[f"{label}__{key}"] = value
+                if hasattr(head, "get_params") and not isinstance(head, type):
+                    for key, value in head.get_params(deep=True).items():
+                        params[f"{label}__{key}"] = value
         return params
 
     def set_params(self, **params: Any) -> EnsembleHead:
@@ -86,7 +105,7 @@ class EnsembleHead(Head):
         super().set_params(**own)
         nested = {k: v for k, v in params.items() if k not in own}
         if nested:
-            members = self._members()
+            members = self._listed()
             labels = {label: i for i, (label, _) in enumerate(members)}
             for key, value in nested.items():
                 label, _, rest = key.partition("__")
@@ -228,7 +247,7 @@ class EnsembleHead(Head):
                 }
             )
         params = {k: v for k, v in self.get_params(deep=False).items() if k != "members"}
-        return {"params": params, "n_features_in": int(self.n_features_in_), "members": members}
+        return {**self._base_state(), "params": params, "members": members}
 
     def _load_weights(self, directory: Path, stem: str, state: dict[str, Any]) -> None:
         from negate_sdk.catalog import get_classifier
@@ -275,6 +294,15 @@ class EnsembleHead(Head):
             self.calibrators_.append(calibrator_from_dict(calibrator))
             self.columns_.append(columns)
         self.members = [(label, unfitted(head)) for label, head in self.members_]
+
+
+def _pairs(members: Any) -> list[tuple[str, Any]] | None:
+    """``members`` as a list of ``(label, head)`` pairs, or None when it is not a list of pairs."""
+    if not isinstance(members, list | tuple) or not all(
+        isinstance(m, list | tuple) and len(m) == 2 and isinstance(m[0], str) for m in members
+    ):
+        return None
+    return [(label, head) for label, head in members]
 
 
 def _columns_state(columns: Any, n_features: int, where: str) -> list[int] | None:

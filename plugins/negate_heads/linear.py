@@ -120,6 +120,7 @@ class LogisticHead(Head):
         model.fit(Z, y)
         self.coef_ = model.coef_.ravel().astype(np.float64)
         self.intercept_ = float(model.intercept_[0])
+        self.n_iter_ = int(np.max(model.n_iter_))
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
