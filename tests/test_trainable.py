@@ -214,6 +214,44 @@ def test_progress_goes_to_the_callback_or_to_stderr(capsys):
     assert "saturate_cnn epoch 1/1: loss=" in err and "val_auc=" in err and "(best)" in err
 
 
+def test_a_time_budget_cut_inside_an_epoch_keeps_the_weights_as_they_stand(tmp_path):
+    detector = SaturateCNN(epochs=3, patience=None, max_minutes=1e-6, **FAST).fit(toy(24, seed=7))
+    info = detector.training_info_
+    assert info["stopped_by_budget"] is True and not info["stopped_early"]
+    assert [(h["epoch"], h["train_loss"]) for h in info["history"]] == [(1, None)]  # cut short, then judged
+    detector.save(tmp_path / "model")
+    assert read_card(tmp_path / "model")["training"]["stopped_by_budget"] is True
+    assert detector.describe()["training"]["stopped_by_budget"] is True  # what results.json records
+    assert np.isfinite(load_detector(tmp_path / "model").raw_scores(toy(4, seed=8))).all()
+    with pytest.raises(ValueError, match="max_minutes must be a positive number"):
+        SaturateCNN(epochs=1, max_minutes=0, **FAST).fit(toy(12, seed=7))
+
+
+class TenSecondsPerCall:
+    """A clock for the training loop that moves 10 s at every reading."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 10.0
+        return self.now
+
+
+def test_a_time_budget_does_not_begin_an_epoch_that_would_end_past_it(monkeypatch):
+    from negate_sdk.runtime import training
+
+    monkeypatch.setattr(training, "time", TenSecondsPerCall())
+    # 10 training images in batches of 8 and 2: an epoch reads the clock 4 times (30 s); the budget is 60 s
+    detector = SaturateCNN(epochs=5, patience=None, max_minutes=1.0, **FAST).fit(toy(12, seed=9))
+    info = detector.training_info_
+    assert info["stopped_by_budget"] is True
+    assert [h["epoch"] for h in info["history"]] == [1]
+    assert info["history"][0]["train_loss"] is not None  # a whole epoch
+    unbounded = SaturateCNN(epochs=2, patience=None, **FAST).fit(toy(12, seed=9)).training_info_
+    assert unbounded["stopped_by_budget"] is False and len(unbounded["history"]) == 2
+
+
 class Interrupt(Exception):
     """Stands for Ctrl-C in the middle of a fit."""
 

@@ -433,7 +433,14 @@ class BaseDetector(ParamsMixin):
             "extractors": [e.cache_key for e in self.feature_extractors()],
             "validation_metrics": getattr(self, "validation_metrics_", None),
             "trained_on": self.trained_on,
+            # how a network's training ended (trainable detectors): early stop, time budget, best epoch
+            "training": {
+                k: info[k] for k in _TRAINING_SUMMARY if k in (info := getattr(self, "training_info_", {}))
+            },
         }
+
+
+_TRAINING_SUMMARY = ("best_epoch", "stopped_early", "stopped_by_budget", "train_seconds", "fit_seconds")
 
 
 def _isolated_decisions(veto: Any, samples: Sequence[Sample]) -> list[VetoDecision]:

@@ -31,7 +31,8 @@ WEIGHTS_FILE = "model.safetensors"
 class TrainableDetector(BaseDetector):
     """Base class of detectors whose network is trained end to end by ``fit``.
 
-    Subclasses store (at least) these constructor parameters: ``batch_size``, ``validation_fraction``,
+    Subclasses store (at least) these constructor parameters: ``batch_size``, ``max_minutes`` (a training
+    time budget, :func:`negate_sdk.runtime.training.run_epochs`), ``validation_fraction``,
     ``calibration``, ``target_fpr``, ``target_miss``, ``crop_scale``, ``flip``, ``jpeg_probability``,
     ``jpeg_quality``, ``device``, ``random_state``, ``checkpoint_dir``, ``verbose``, ``vetoes``; and
     implement :meth:`_setup`, :meth:`_view_spec`, :meth:`_train`, :meth:`_scores_of_views`, :meth:`_state`
@@ -44,7 +45,7 @@ class TrainableDetector(BaseDetector):
     # Parameters that never change what a run learns: left out of the checkpoint fingerprint, so a run can
     # resume on another device, with more epochs or with progress turned off.
     runtime_params: ClassVar[frozenset[str]] = frozenset(
-        {"epochs", "patience", "verbose", "checkpoint_dir", "device", "vetoes"}
+        {"epochs", "patience", "max_minutes", "verbose", "checkpoint_dir", "device", "vetoes"}
     )
 
     batch_size: int
@@ -137,6 +138,7 @@ class TrainableDetector(BaseDetector):
             "device": device,
             "best_epoch": result.best_epoch,
             "stopped_early": result.stopped_early,
+            "stopped_by_budget": result.stopped_by_budget,
             "resumed_from_epoch": result.resumed_from,
             "history": result.history,
             "train_seconds": result.seconds,

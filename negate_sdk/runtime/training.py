@@ -1,4 +1,5 @@
-"""The epoch loop shared by the trainable models: seeded epochs, early stopping, resumable checkpoints.
+"""The epoch loop shared by the trainable models: seeded epochs, early stopping, a time budget,
+resumable checkpoints.
 
 Every epoch runs with torch's RNG seeded from ``(seed, epoch)`` (dropout, anything random in a model)
 and the caller draws shuffles and augmentations from generators seeded the same way, so on the CPU a run
@@ -46,6 +47,10 @@ def minibatches(indices: np.ndarray, size: int) -> list[np.ndarray]:
     return chunks
 
 
+class OutOfTime(Exception):
+    """Internal: the time budget ran out inside an epoch (raised from the batch tick)."""
+
+
 @dataclass
 class TrainingResult:
     """What the loop did: per-epoch ``history``, the ``best_epoch`` restored, and whether it resumed."""
@@ -53,6 +58,7 @@ class TrainingResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
     stopped_early: bool = False
+    stopped_by_budget: bool = False
     resumed_from: int = 0
     seconds: float = 0.0
 
@@ -69,12 +75,16 @@ def run_epochs(
     reporter: Reporter,
     stage: str,
     checkpoint: Checkpoint | None = None,
+    max_minutes: float | None = None,
 ) -> TrainingResult:
     """Train ``modules`` for up to ``epochs`` epochs, stopping after ``patience`` epochs without a better
     monitor (None: never early), then load the best epoch's weights into ``modules``.
 
+    ``max_minutes`` bounds the training time of this call: an epoch that would end past it is not begun
+    (judged by the last epoch's length), and one that runs past it stops at its next batch and is
+    evaluated as it stands; either way ``stopped_by_budget`` is set and the best weights so far are kept.
     With a ``checkpoint``, state is saved after every epoch and a run found there resumes after its last
-    completed epoch (a finished run only restores its best weights).
+    completed epoch (a finished run, or one stopped by its budget, only restores its best weights).
     """
     import torch
 
@@ -82,6 +92,8 @@ def run_epochs(
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if patience is not None and int(patience) < 1:
         raise ValueError(f"patience must be at least 1 (or None), got {patience}")
+    if max_minutes is not None and not float(max_minutes) > 0:
+        raise ValueError(f"max_minutes must be a positive number of minutes (or None), got {max_minutes}")
     result = TrainingResult()
     best_monitor: tuple[float, ...] | None = None
     best_tensors: dict[str, Any] | None = None
@@ -97,18 +109,37 @@ def run_epochs(
         bad_epochs = int(saved["bad_epochs"])
         result.stopped_early = bool(saved["stopped_early"])
         # a run that stopped early stays stopped; one that ran out of epochs continues if given more
-        finished = result.stopped_early or int(saved["epoch"]) >= int(epochs)
+        result.stopped_by_budget = bool(saved.get("stopped_by_budget", False))
+        finished = result.stopped_early or result.stopped_by_budget or int(saved["epoch"]) >= int(epochs)
         start = result.resumed_from = int(saved["epoch"]) + 1
         reporter.log(f"{stage}: resuming after epoch {saved['epoch']} from {checkpoint.directory}")
     began = time.perf_counter()
+    deadline = None if max_minutes is None else began + 60.0 * float(max_minutes)
+    last_seconds = 0.0
     for epoch in range(start, int(epochs) + 1):
         if finished:
             break
         tic = time.perf_counter()
+        if deadline is not None and epoch > start and tic + last_seconds > deadline:
+            result.stopped_by_budget = True
+            reporter.log(
+                f"{stage}: stopped before epoch {epoch}: it would end past max_minutes={max_minutes}"
+            )
+            break
         name = f"{stage} epoch {epoch}/{epochs}"
+
+        def tick(advance: int, total: int, name: str = name) -> None:
+            reporter(name, advance, total)
+            if deadline is not None and time.perf_counter() > deadline:
+                raise OutOfTime
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(epoch_seed(seed, epoch))
-            loss = float(train_epoch(epoch, lambda advance, total, name=name: reporter(name, advance, total)))
+            try:
+                loss: float | None = float(train_epoch(epoch, tick))
+            except OutOfTime:  # the budget ran out inside this epoch: judge the weights as they stand
+                loss, result.stopped_by_budget = None, True
+                reporter.log(f"{stage}: max_minutes={max_minutes} reached inside epoch {epoch}")
             with torch.no_grad():
                 value, extra = evaluate()
         monitor = tuple(float(v) for v in value) if isinstance(value, (tuple, list)) else (float(value),)
@@ -120,14 +151,15 @@ def run_epochs(
             bad_epochs += 1
         record = {
             "epoch": epoch,
-            "train_loss": loss,
+            "train_loss": loss,  # None: the epoch was cut short by the time budget
             "monitor": list(monitor),
             **{k: float(v) for k, v in extra.items()},
             "seconds": round(time.perf_counter() - tic, 3),
         }
         result.history.append(record)
+        last_seconds = record["seconds"]
         result.stopped_early = patience is not None and bad_epochs >= int(patience) and epoch < int(epochs)
-        finished = result.stopped_early or epoch == int(epochs)
+        finished = result.stopped_early or result.stopped_by_budget or epoch == int(epochs)
         if checkpoint is not None:
             tensors, meta = optimizer_tensors(optimizer)
             state = {
@@ -137,6 +169,7 @@ def run_epochs(
                 "bad_epochs": bad_epochs,
                 "finished": finished,
                 "stopped_early": result.stopped_early,
+                "stopped_by_budget": result.stopped_by_budget,
                 "history": result.history,
                 "optimizer": meta,
             }
@@ -144,8 +177,9 @@ def run_epochs(
                 state, {**module_tensors(modules), **tensors}, best_tensors if improved else None
             )
         extras = " ".join(f"{k}={v:.4f}" for k, v in extra.items())
+        shown = "cut short" if loss is None else f"{loss:.4f}"
         reporter.log(
-            f"{stage} epoch {epoch}/{epochs}: loss={loss:.4f} {extras}"
+            f"{stage} epoch {epoch}/{epochs}: loss={shown} {extras}"
             f"{' (best)' if improved else ''} [{record['seconds']:.1f}s]"
         )
     if best_tensors is not None:

@@ -54,6 +54,8 @@ class SaturateCNN(TrainableDetector):
     epochs, batch_size, learning_rate, weight_decay: Adam on mini-batches (5 epochs of 32 as published).
     patience: epochs without a better validation AUC (ties: lower validation loss) before stopping early
         (None: never).
+    max_minutes: a training time budget (None: none); when it runs out training stops, keeps the best
+        epoch so far and records ``stopped_by_budget`` in the card and in ``results.json``.
     validation_fraction: share of the training samples held out for early stopping, calibration and
         thresholds.
     calibration, target_fpr, target_miss: as for :class:`negate_sdk.detectors.Detector`.
@@ -80,6 +82,7 @@ class SaturateCNN(TrainableDetector):
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         patience: int | None = 2,
+        max_minutes: float | None = None,
         validation_fraction: float = 0.2,
         calibration: str = "sigmoid",
         target_fpr: float = 0.01,
@@ -104,6 +107,7 @@ class SaturateCNN(TrainableDetector):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.patience = patience
+        self.max_minutes = max_minutes
         self.validation_fraction = validation_fraction
         self.calibration = calibration
         self.target_fpr = target_fpr
@@ -215,6 +219,7 @@ class SaturateCNN(TrainableDetector):
             evaluate=evaluate,
             epochs=int(self.epochs),
             patience=None if self.patience is None else int(self.patience),
+            max_minutes=self.max_minutes,
             seed=seed,
             reporter=reporter,
             stage=self.name,

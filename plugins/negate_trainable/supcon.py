@@ -47,6 +47,7 @@ class SupConDetector(TrainableDetector):
     head_C: inverse regularisation of the logistic head.
     patience: epochs without a better validation AUC (ties: a wider gap between the classes' mean
         centroid scores) before stopping early (None: never).
+    max_minutes: a training time budget, as for ``saturate_cnn``.
     validation_fraction, calibration, target_fpr, target_miss: as for the composite Detector.
     crop_scale, flip, jpeg_probability, jpeg_quality: training augmentation.
     device, random_state, checkpoint_dir, verbose, vetoes: as for ``saturate_cnn``.
@@ -69,6 +70,7 @@ class SupConDetector(TrainableDetector):
         weight_decay: float = 1e-4,
         head_C: float = 1.0,
         patience: int | None = 2,
+        max_minutes: float | None = None,
         validation_fraction: float = 0.2,
         calibration: str = "sigmoid",
         target_fpr: float = 0.01,
@@ -96,6 +98,7 @@ class SupConDetector(TrainableDetector):
         self.weight_decay = weight_decay
         self.head_C = head_C
         self.patience = patience
+        self.max_minutes = max_minutes
         self.validation_fraction = validation_fraction
         self.calibration = calibration
         self.target_fpr = target_fpr
@@ -274,6 +277,7 @@ class SupConDetector(TrainableDetector):
             evaluate=evaluate,
             epochs=int(self.epochs),
             patience=None if self.patience is None else int(self.patience),
+            max_minutes=self.max_minutes,
             seed=seed,
             reporter=reporter,
             stage=self.name,
