@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 import negate_sdk
@@ -250,6 +251,22 @@ def test_a_time_budget_does_not_begin_an_epoch_that_would_end_past_it(monkeypatc
     assert info["history"][0]["train_loss"] is not None  # a whole epoch
     unbounded = SaturateCNN(epochs=2, patience=None, **FAST).fit(toy(12, seed=9)).training_info_
     assert unbounded["stopped_by_budget"] is False and len(unbounded["history"]) == 2
+
+
+def test_supcon_input_size_follows_small_training_images(tmp_path):
+    from negate_trainable.supcon import auto_input_size
+
+    def arrays(side, n=9):
+        return [Sample.from_array(np.zeros((side, side + 7, 3), dtype=np.uint8)) for _ in range(n)]
+
+    assert auto_input_size(arrays(32), 0) == 64  # CIFAKE: twice 32
+    assert auto_input_size(arrays(50), 0) == 128  # 100 rounded up to a multiple of 32
+    assert auto_input_size(arrays(112), 0) is None  # 224 or more: the backbone's own size
+    path = tmp_path / "small.png"
+    Image.fromarray(np.zeros((40, 90, 3), dtype=np.uint8)).save(path)
+    files = [Sample.from_path(path) for _ in range(3)] + [Sample.from_bytes(b"not an image")]
+    assert auto_input_size(files, 0) == 96  # from the headers; the unreadable one is skipped
+    assert not files[0].is_decoded
 
 
 class Interrupt(Exception):

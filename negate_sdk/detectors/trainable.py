@@ -63,6 +63,10 @@ class TrainableDetector(BaseDetector):
         """Build the (untrained) network on ``device``; ``pretrained=False`` skips pretrained weights."""
         raise NotImplementedError
 
+    def _plan(self, samples: Sequence[Sample]) -> None:
+        """Choose what depends on the training images (an input size, say) before :meth:`_setup`;
+        nothing by default."""
+
     def _view_spec(self) -> ViewSpec:
         """How an image becomes the network's square input view (after :meth:`_setup`)."""
         raise NotImplementedError
@@ -129,6 +133,7 @@ class TrainableDetector(BaseDetector):
                                     format=self.format_version, params=self.result_params())  # fmt: skip
         tic = time.perf_counter()
         with Reporter(progress, bool(self.verbose)) as reporter:
+            self._plan(samples)
             self._setup(device)
             spec = self._view_spec()
             bank = ImageBank(samples, lambda pixels: square_view(pixels, spec), spec.size, reporter)

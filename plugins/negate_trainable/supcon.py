@@ -28,6 +28,35 @@ from negate_sdk.runtime.augment import ImageBank
 from negate_sdk.runtime.views import ViewSpec
 
 CLASSES = ("label", "generator")
+AUTO_SIZE_LIMIT = 224  # at or above it the backbone's own input size is used
+AUTO_SIZE_SAMPLES = 256  # training images whose sizes choose the input size
+
+
+def auto_input_size(samples: Sequence[Sample], seed: int) -> int | None:
+    """Twice the median short side of (up to 256 seeded) ``samples``, rounded up to a multiple of 32 and at
+    least 64; None (the backbone's own size) when that is 224 or more, or no size can be read. Sizes come
+    from the image headers (nothing is decoded); an unreadable image is skipped here and reported later."""
+    import io
+
+    from PIL import Image
+
+    pick = np.random.default_rng(seed).permutation(len(samples))[:AUTO_SIZE_SAMPLES]
+    sides = []
+    for i in pick:
+        sample = samples[int(i)]
+        try:
+            if sample.is_decoded:
+                sides.append(min(sample.pixels.shape[:2]))
+                continue
+            with Image.open(io.BytesIO(sample.data)) as image:
+                sides.append(min(image.size))
+            sample.release()  # the bytes are read again when the image bank decodes it
+        except Exception:  # the image bank reports unreadable images with their reasons
+            continue
+    if not sides:
+        return None
+    size = max(64, -(-2 * int(np.median(sides)) // 32) * 32)
+    return size if size < AUTO_SIZE_LIMIT else None
 
 
 class SupConDetector(TrainableDetector):
@@ -38,7 +67,10 @@ class SupConDetector(TrainableDetector):
     backbone: registry name of a torch embedding extractor (``timm_efficientnet_lite0``,
         ``timm_convnext_tiny_in22k`` …).
     backbone_params: parameters of that extractor (``{"pretrained": False}``, ``{"weights": path}`` …).
-    image_size: input side (None: the backbone's own, 224 for EfficientNet-Lite0); smaller is faster.
+    image_size: input side. None: twice the training images' median short side, rounded up to a multiple
+        of 32 and at least 64, when that is below 224, else the backbone's own size (224 for
+        EfficientNet-Lite0): 32-px CIFAKE trains at 64 px (52 s an epoch on 2 cores instead of ~13
+        minutes at 224), photos at the backbone's size. Smaller is faster.
     classes: ``"label"`` (real vs synthetic) or ``"generator"`` (real and each generator a class).
     projection_dim, temperature, n_views: the projection head's output size, the loss temperature and
         the augmented views per image in a batch.
@@ -122,8 +154,9 @@ class SupConDetector(TrainableDetector):
         params = dict(self.backbone_params or {})
         if not pretrained:
             params["pretrained"] = False
-        if self.image_size is not None:
-            params["image_size"] = int(self.image_size)
+        size = self.image_size if self.image_size is not None else getattr(self, "input_size_", None)
+        if size is not None:
+            params["image_size"] = int(size)
         try:
             extractor = create_extractor(self.backbone, **params)
         except TypeError as err:
@@ -134,6 +167,12 @@ class SupConDetector(TrainableDetector):
                 "such as the timm and CLIP extractors)"
             )
         return extractor
+
+    def _plan(self, samples: Sequence[Sample]) -> None:
+        """With ``image_size=None``, the input side from the training images' sizes (see the class)."""
+        self.input_size_ = (
+            None if self.image_size is not None else auto_input_size(samples, self.random_state)
+        )
 
     def _setup(self, device: str, pretrained: bool = True) -> None:
         from negate_sdk.runtime.devices import seeded_init
@@ -314,13 +353,17 @@ class SupConDetector(TrainableDetector):
             "crop_pct": self.view_.crop_pct,
             "interpolation": self.view_.interpolation,
         }
-        state = {"embed_dim": self.embed_dim_, "view": view}
+        state = {"embed_dim": self.embed_dim_, "view": view, "input_size": getattr(self, "input_size_", None)}
         return tensors, state
 
     def _restore(self, tensors: dict[str, Any], state: dict[str, Any], device: str) -> None:
         from negate_sdk.artifacts import ArtifactError
         from negate_sdk.runtime.checkpoint import load_module_tensors
 
+        size = state.get("input_size")  # chosen from the training images (absent: saved before it existed)
+        if size is not None and (type(size) is not int or not 16 <= size <= 4096):
+            raise ArtifactError(f"saved input_size {str(size)[:20]!r} is not a side in pixels")
+        self.input_size_ = size
         self._setup(device, pretrained=False)  # the saved tensors replace every backbone weight
         backbone = {k: v for k, v in tensors.items() if k.startswith("backbone.")}
         try:
